@@ -1,0 +1,65 @@
+"""Where the embedded default lives and how to reach it, from the environment with local defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path  # runtime state: PostgreSQL data dir, warehouse files, exports, logs
+    pg_host: str
+    pg_port: int
+    pg_user: str
+    pg_password: str
+    shop_db: str  # the shop's OLTP database, extracted by tap-postgres
+    sandbox_db: str  # the Stripe sandbox's storage and the generator's plan; never extracted
+    stripe_port: int
+    stripe_api_key: str
+    stripe_account_id: str
+
+    @property
+    def pg_data_dir(self) -> Path:
+        return self.home / "postgres"
+
+    @property
+    def marketing_dir(self) -> Path:
+        return self.home / "exports" / "marketing"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def stripe_api_base(self) -> str:
+        return f"http://127.0.0.1:{self.stripe_port}"
+
+    def dsn(self, database: str) -> str:
+        return (
+            f"host={self.pg_host} port={self.pg_port} dbname={database} "
+            f"user={self.pg_user} password={self.pg_password}"
+        )
+
+
+def load_settings() -> Settings:
+    env = os.environ
+    return Settings(
+        home=Path(env.get("SHOP_HOME", REPO_ROOT / ".local")).resolve(),
+        pg_host="127.0.0.1",
+        pg_port=int(env.get("SHOP_PG_PORT", "55432")),
+        pg_user=env.get("SHOP_PG_USER", "postgres"),
+        pg_password=env.get("SHOP_PG_PASSWORD", "sandbox"),
+        shop_db=env.get("SHOP_PG_DATABASE", "shop"),
+        sandbox_db=env.get("SHOP_SANDBOX_DATABASE", "sandbox"),
+        stripe_port=int(env.get("STRIPE_SANDBOX_PORT", "12111")),
+        stripe_api_key=env.get("STRIPE_SANDBOX_API_KEY", "sk_test_sandbox"),
+        stripe_account_id=env.get("STRIPE_SANDBOX_ACCOUNT_ID", "acct_1SandboxShop00001"),
+    )
