@@ -1,4 +1,4 @@
-"""Where the embedded default lives and how to reach it, from the environment with local defaults."""
+"""Where the embedded default lives and how to reach it: the environment, else local defaults."""
 
 from __future__ import annotations
 
@@ -41,6 +41,20 @@ class Settings:
     @property
     def stripe_api_base(self) -> str:
         return f"http://127.0.0.1:{self.stripe_port}"
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the environment variables load_settings reads."""
+        return {
+            "SHOP_HOME": str(self.home),
+            "SHOP_PG_PORT": str(self.pg_port),
+            "SHOP_PG_USER": self.pg_user,
+            "SHOP_PG_PASSWORD": self.pg_password,
+            "SHOP_PG_DATABASE": self.shop_db,
+            "SHOP_SANDBOX_DATABASE": self.sandbox_db,
+            "STRIPE_SANDBOX_PORT": str(self.stripe_port),
+            "STRIPE_SANDBOX_API_KEY": self.stripe_api_key,
+            "STRIPE_SANDBOX_ACCOUNT_ID": self.stripe_account_id,
+        }
 
     def dsn(self, database: str) -> str:
         return (

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real PostgreSQL server of the tests' own, in a temporary home, on a free port."""
+"""Shared fixtures: the tests' own real PostgreSQL server, in a temporary home, on a free port."""
 
 from __future__ import annotations
 

@@ -1,0 +1,94 @@
+"""Run the Meltano extract-load jobs of the embedded default, in parallel, one RAW file each."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.config import REPO_ROOT, Settings
+
+MELTANO_PROJECT = REPO_ROOT / "meltano"
+JOBS = ("el-postgres", "el-stripe", "el-marketing")
+
+
+class ExtractLoadError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobRun:
+    job: str
+    seconds: float
+    log_file: Path
+
+
+def meltano_env(settings: Settings) -> dict[str, str]:
+    """The environment every Meltano call of the local platform gets (`shop env` prints it)."""
+    return {
+        **settings.as_environment(),
+        "MELTANO_ENVIRONMENT": "dev",
+        "STRIPE_API_BASE": settings.stripe_api_base,
+        # Bookmarks and Meltano's run history belong to this home, not to the checkout.
+        "MELTANO_STATE_BACKEND_URI": f"file://{settings.home}/meltano/state",
+        "MELTANO_DATABASE_URI": f"sqlite:///{settings.home}/meltano/meltano.db",
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+    }
+
+
+def meltano_executable() -> str:
+    return str(Path(sys.executable).with_name("meltano"))
+
+
+def prepare_dirs(settings: Settings) -> None:
+    for directory in (
+        settings.warehouse_dir,
+        settings.log_dir,
+        settings.home / "tmp",
+        settings.home / "meltano" / "state",
+    ):
+        directory.mkdir(parents=True, exist_ok=True)
+
+
+def run_meltano(settings: Settings, args: list[str], log_file: Path) -> None:
+    """Run one Meltano command, its output in log_file; raise with the log's tail on failure."""
+    env = {**os.environ, **meltano_env(settings)}
+    with log_file.open("w") as log:
+        result = subprocess.run(
+            [meltano_executable(), *args],
+            cwd=MELTANO_PROJECT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if result.returncode != 0:
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
+        raise ExtractLoadError(
+            f"meltano {' '.join(args)} failed (exit {result.returncode}); log: {log_file}\n{tail}"
+        )
+
+
+def run_job(settings: Settings, job: str) -> JobRun:
+    log_file = settings.log_dir / f"{job}.log"
+    started = time.monotonic()
+    run_meltano(settings, ["run", job], log_file)
+    return JobRun(job=job, seconds=time.monotonic() - started, log_file=log_file)
+
+
+def run_jobs(settings: Settings, jobs: Iterable[str] = JOBS) -> Mapping[str, JobRun]:
+    """Run the jobs in parallel; every job runs to its end even when another fails."""
+    prepare_dirs(settings)
+    jobs = list(jobs)
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {job: pool.submit(run_job, settings, job) for job in jobs}
+    failures = [f.exception() for f in futures.values() if f.exception() is not None]
+    if failures:
+        raise ExtractLoadError("\n\n".join(str(failure) for failure in failures))
+    return {job: future.result() for job, future in futures.items()}

@@ -1,0 +1,44 @@
+"""DuckDB connections to the local warehouse, with the sources attached read-only when asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from sandbox.config import Settings
+
+RAW_SOURCES = ("postgres", "stripe", "marketing")
+
+
+def raw_file(settings: Settings, source: str) -> Path:
+    return settings.warehouse_dir / f"raw_{source}.duckdb"
+
+
+def _postgres_extension() -> Path:
+    # DuckDB cannot download extensions offline; PyPI's duckdb-ext-postgres ships the binary
+    # into site-packages/duckdb_ext/extensions/v<duckdb version>/<platform>/.
+    site_packages = Path(duckdb.__file__).resolve().parent.parent
+    pattern = f"duckdb_ext/extensions/v{duckdb.__version__}/*/postgres_scanner.duckdb_extension"
+    found = sorted(site_packages.glob(pattern))
+    if not found:
+        raise RuntimeError(f"DuckDB's postgres extension is missing ({site_packages}/{pattern})")
+    return found[0]
+
+
+def connect(
+    settings: Settings, *, attach_raw: bool = True, attach_postgres: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the RAW files (and the source databases) attached read-only."""
+    conn = duckdb.connect()
+    if attach_raw:
+        for source in RAW_SOURCES:
+            path = raw_file(settings, source)
+            if path.exists():
+                conn.execute(f"attach '{path}' as raw_{source} (read_only)")
+    if attach_postgres:
+        conn.execute(f"load '{_postgres_extension()}'")
+        for alias, database in (("shop", settings.shop_db), ("sandbox", settings.sandbox_db)):
+            dsn = settings.dsn(database)
+            conn.execute(f"attach '{dsn}' as {alias} (type postgres, read_only)")
+    return conn
