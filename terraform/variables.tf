@@ -1,0 +1,110 @@
+variable "environment" {
+  description = "Environment this state manages; selects sizes and retention from platform.yaml."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "prod"], var.environment)
+    error_message = "The environment must be \"dev\" or \"prod\"."
+  }
+}
+
+variable "name_suffix" {
+  description = "Appended to every object name (\"_DEV\"), so environments can share one account. Empty for production."
+  type        = string
+
+  validation {
+    condition     = can(regex("^(_[A-Z0-9]+)?$", var.name_suffix))
+    error_message = "The name suffix must be empty or an underscore followed by upper-case letters and digits, e.g. \"_DEV\"."
+  }
+}
+
+variable "snowflake_organization_name" {
+  description = "Snowflake organization name; null to take SNOWFLAKE_ORGANIZATION_NAME from the environment."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.snowflake_organization_name == null ? true : can(regex("^[A-Za-z][A-Za-z0-9_]*$", var.snowflake_organization_name))
+    error_message = "The organization name is letters, digits and underscores, starting with a letter."
+  }
+}
+
+variable "snowflake_account_name" {
+  description = "Snowflake account name within the organization; null to take SNOWFLAKE_ACCOUNT_NAME from the environment."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.snowflake_account_name == null ? true : can(regex("^[A-Za-z][A-Za-z0-9_]*$", var.snowflake_account_name))
+    error_message = "The account name is letters, digits and underscores, starting with a letter."
+  }
+}
+
+variable "terraform_user" {
+  description = "The key-pair user Terraform signs in as (created once by hand, see README)."
+  type        = string
+  default     = "TERRAFORM_SVC"
+
+  validation {
+    condition     = can(regex("^[A-Z][A-Z0-9_]*$", var.terraform_user))
+    error_message = "The Terraform user name is upper-case letters, digits and underscores."
+  }
+}
+
+variable "owns_account_level_objects" {
+  description = "Whether this environment manages the account-wide monitor. Exactly one environment per account may."
+  type        = bool
+}
+
+variable "monthly_budget_usd" {
+  description = "Monthly warehouse spend for this environment, split between its warehouses by budget_share."
+  type        = number
+
+  validation {
+    condition     = var.monthly_budget_usd > 0 && var.monthly_budget_usd <= 10000
+    error_message = "The monthly budget must be between 0 and 10000 USD."
+  }
+}
+
+variable "account_monthly_budget_usd" {
+  description = "Monthly spend of the whole account, capped by the account monitor (when this environment owns it)."
+  type        = number
+
+  validation {
+    condition     = var.account_monthly_budget_usd > 0 && var.account_monthly_budget_usd <= 10000
+    error_message = "The account budget must be between 0 and 10000 USD."
+  }
+}
+
+variable "usd_per_credit" {
+  description = "Price of one credit. 3.00 is Enterprise edition on demand in AWS US regions (masking policies need Enterprise)."
+  type        = number
+  default     = 3.0
+
+  validation {
+    condition     = var.usd_per_credit >= 1 && var.usd_per_credit <= 10
+    error_message = "The price of a credit must be between 1 and 10 USD."
+  }
+}
+
+variable "service_user_public_keys" {
+  description = "RSA public key of each service user (MELTANO, DBT, EVIDENCE, PREFECT): the base64 body of the PEM, on one line. Public keys are not secrets."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for key in values(var.service_user_public_keys) : can(regex("^MII[A-Za-z0-9+/]+={0,2}$", key))])
+    error_message = "Each public key must be the base64 body of an RSA public key (starting with MII), without the BEGIN/END lines and newlines."
+  }
+}
+
+variable "service_user_allowed_cidrs" {
+  description = "Addresses the service users may sign in from (egress addresses of the runners)."
+  type        = list(string)
+
+  validation {
+    condition = length(var.service_user_allowed_cidrs) > 0 && alltrue([
+      for cidr in var.service_user_allowed_cidrs : can(cidrnetmask(cidr)) && cidr != "0.0.0.0/0"
+    ])
+    error_message = "Give at least one IPv4 CIDR block, and not 0.0.0.0/0."
+  }
+}
