@@ -79,9 +79,12 @@ def _init_cluster(settings: Settings) -> None:
         _run(
             [
                 str(PG_BIN / "initdb"),
-                "-D", str(data_dir),
-                "-U", settings.pg_user,
-                "--pwfile", str(password_file),
+                "-D",
+                str(data_dir),
+                "-U",
+                settings.pg_user,
+                "--pwfile",
+                str(password_file),
                 "--auth-host=scram-sha-256",
                 "--auth-local=peer" if server_user == settings.pg_user else "--auth-local=trust",
                 "--encoding=UTF8",
@@ -127,9 +130,17 @@ def start(settings: Settings, timeout_s: float = 30.0) -> None:
     log_file = settings.pg_data_dir / "server.log"
     _run(
         [
-            str(PG_BIN / "pg_ctl"), "start", "-w", "-t", str(int(timeout_s)),
-            "-D", str(settings.pg_data_dir), "-l", str(log_file),
-            "-o", f"-p {settings.pg_port}",
+            str(PG_BIN / "pg_ctl"),
+            "start",
+            "-w",
+            "-t",
+            str(int(timeout_s)),
+            "-D",
+            str(settings.pg_data_dir),
+            "-l",
+            str(log_file),
+            "-o",
+            f"-p {settings.pg_port}",
         ],
         f"starting PostgreSQL on port {settings.pg_port} (log: {log_file})",
     )
