@@ -23,6 +23,7 @@ from typing import Any
 _LINK_TYPE_NAME = re.compile(r"\{@link \S+/docs/(?:resources|data-sources)/\S+ (\w+)\}")
 _LINK_ATTR_NAME = re.compile(r"\{@link \S+#(\w+) \S+\}")
 _PROVIDER_VERSION = re.compile(r"snowflake/(\d+\.\d+\.\d+)/docs")
+_PREVIEW_FEATURES = re.compile(r"Preview features that can be enabled are: ([^.]*)\.")
 # Terraform meta-arguments the CDK adds to every provider/resource config struct.
 _META_ARGUMENTS = {"alias"}
 
@@ -146,6 +147,15 @@ class Converter:
             kind = self._primitive(prop["type"])
             attributes[name] = {"type": kind or "dynamic", "computed": True}
 
+    def _preview_features(self, provider_config_fqn: str) -> list[str]:
+        """Resources still in preview (opt-in through preview_features_enabled), e.g.
+        "snowflake_table_resource"; a stable configuration should use none of them."""
+        for prop in self.types[provider_config_fqn].get("properties", []):
+            if prop["name"] == "previewFeaturesEnabled":
+                match = _PREVIEW_FEATURES.search(prop["docs"].get("remarks", ""))
+                return re.findall(r"`(\w+)`", match.group(1)) if match else []
+        return []
+
     def provider(self) -> dict[str, Any]:
         schemas: dict[str, Any] = {"resource_schemas": {}, "data_source_schemas": {}}
         version = None
@@ -157,6 +167,7 @@ class Converter:
             config = next((p["type"]["fqn"] for p in params if p["name"] == "config"), None)
             if base.endswith(".TerraformProvider"):
                 schemas["provider"] = {"version": 0, "block": self.block(config)}
+                schemas["preview_features"] = self._preview_features(config)
                 continue
             if base.endswith(".TerraformResource"):
                 group = "resource_schemas"

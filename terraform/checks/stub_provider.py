@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 from tf import runner
 from tf.gen import tfplugin_pb2 as pb
@@ -100,7 +100,7 @@ def _schema(block: dict[str, Any]) -> Schema:
 
 class _StubResource(Resource):
     type_name = ""
-    block: dict[str, Any] = {}
+    block: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, provider: Provider):
         self.provider = provider
@@ -134,7 +134,7 @@ class _StubResource(Resource):
 
 class _StubDataSource(DataSource):
     type_name = ""
-    block: dict[str, Any] = {}
+    block: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, provider: Provider):
         self.provider = provider

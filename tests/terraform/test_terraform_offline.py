@@ -1,0 +1,169 @@
+"""terraform fmt, init, validate and a placeholder plan, offline, against the provider schema."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import ENVIRONMENTS, PROVIDER, TERRAFORM_DIR, Terraform, provider_version
+
+
+def test_fmt_is_clean(terraform: Terraform) -> None:
+    result = terraform.run(TERRAFORM_DIR, "fmt", "-check", "-diff", "-recursive", check=False)
+    assert result.returncode == 0, f"terraform fmt would change:\n{result.output}"
+
+
+def test_schema_is_the_pinned_provider_version(provider_schema: dict) -> None:
+    assert re.fullmatch(r"2\.\d+\.\d+", provider_version()), "pin an exact 2.x version"
+    assert provider_schema["provider_version"] == provider_version()
+    assert len(provider_schema["resource_schemas"]) > 100
+
+
+def test_init_installs_the_provider_from_the_local_mirror(workdir: Path) -> None:
+    lock = (workdir / ".terraform.lock.hcl").read_text()
+    assert f'provider "{PROVIDER}"' in lock
+    assert f'version     = "{provider_version()}"' in lock
+
+
+def test_validate_passes(terraform: Terraform, workdir: Path) -> None:
+    result = terraform.run(workdir, "validate")
+    assert "The configuration is valid" in result.output
+
+
+def test_uses_no_preview_resources(provider_schema: dict, plans: dict) -> None:
+    preview = set(provider_schema["preview_features"])
+    assert "snowflake_table_resource" in preview  # the list was found at all
+    used = {change["type"] for plan in plans.values() for change in plan["resource_changes"]}
+    assert not {f"{type_}_resource" for type_ in used} & preview
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} not found exactly once in {path.name}"
+    path.write_text(text.replace(old, new))
+
+
+BROKEN_CONFIGURATIONS = {
+    # name: (file, original text, broken text, expected error)
+    "wrong attribute name": (
+        "warehouses.tf",
+        "auto_suspend        =",
+        "auto_suspend_secs   =",
+        'An argument named "auto_suspend_secs" is not expected here',
+    ),
+    "removed v0.x resource type": (
+        "roles.tf",
+        'resource "snowflake_account_role"',
+        'resource "snowflake_role"',
+        'does not support resource type "snowflake_role"',
+    ),
+    "wrong value type": (
+        "warehouses.tf",
+        "initially_suspended = true",
+        'initially_suspended = ["yes"]',
+        'Inappropriate value for attribute "initially_suspended"',
+    ),
+    "missing required argument": (
+        "policies.tf",
+        '  return_data_type = "VARCHAR"\n',
+        "",
+        'The argument "return_data_type" is required',
+    ),
+    "nested block from another resource": (
+        "grants.tf",
+        "  on_schema {\n    schema_name = local.schema_fqn[each.value.schema]",
+        "  on_table {\n    schema_name = local.schema_fqn[each.value.schema]",
+        'Blocks of type "on_table" are not expected here',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_CONFIGURATIONS))
+def test_validate_rejects_a_broken_configuration(
+    case: str, terraform: Terraform, make_workdir: Callable[..., Path]
+) -> None:
+    file, old, new, error = BROKEN_CONFIGURATIONS[case]
+    broken = make_workdir(lambda workdir: _replace(workdir / file, old, new))
+    result = terraform.run(broken, "validate", check=False)
+    assert result.returncode != 0, f"validate accepted a {case}"
+    assert error in " ".join(result.output.split()), result.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        ("environment", "qa", 'must be "dev" or "prod"'),
+        ("name_suffix", "-dev", "name suffix must be empty or an underscore"),
+        ("service_user_allowed_cidrs", '["0.0.0.0/0"]', "not 0.0.0.0/0"),
+        ("usd_per_credit", "0", "price of a credit"),
+    ],
+)
+def test_variable_validation_rejects_bad_input(
+    variable: str,
+    value: str,
+    error: str,
+    terraform: Terraform,
+    workdir: Path,
+    public_keys_tfvars: Path,
+) -> None:
+    result = terraform.run(
+        workdir,
+        "plan",
+        "-refresh=false",
+        "-var-file=environments/dev.tfvars",
+        f"-var-file={public_keys_tfvars}",
+        f"-var={variable}={value}",
+        check=False,
+    )
+    assert result.returncode != 0
+    assert error in " ".join(result.output.split()), result.output
+
+
+def test_a_public_key_that_is_not_one_is_rejected(terraform: Terraform, workdir: Path) -> None:
+    result = terraform.run(
+        workdir,
+        "plan",
+        "-refresh=false",
+        "-var-file=environments/dev.tfvars",
+        '-var=service_user_public_keys={MELTANO="-----BEGIN PUBLIC KEY-----"}',
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "base64 body of an RSA public key" in " ".join(result.output.split())
+
+
+# Resource count of the placeholder plan, per environment. prod adds the account monitor and
+# the account setting that points at it.
+EXPECTED_COUNTS = {
+    "dev": {
+        "snowflake_database": 3,
+        "snowflake_schema": 8,
+        "snowflake_warehouse": 3,
+        "snowflake_resource_monitor": 3,
+        "snowflake_account_role": 3,
+        "snowflake_service_user": 4,
+        "snowflake_network_policy": 1,
+        "snowflake_masking_policy": 1,
+        "snowflake_tag": 1,
+        "snowflake_grant_account_role": 7,
+        "snowflake_grant_privileges_to_account_role": 73,
+    },
+}
+EXPECTED_COUNTS["prod"] = {
+    **EXPECTED_COUNTS["dev"],
+    "snowflake_resource_monitor": 4,
+    "snowflake_current_account": 1,
+}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_plan_creates_the_whole_platform(environment: str, plans: dict) -> None:
+    plan = plans[environment]
+    actions = Counter(a for c in plan["resource_changes"] for a in c["change"]["actions"])
+    assert set(actions) == {"create"}
+    counts = Counter(c["type"] for c in plan["resource_changes"])
+    assert dict(counts) == EXPECTED_COUNTS[environment]
+    print(f"{environment}: {sum(counts.values())} resources planned")
