@@ -1,0 +1,1 @@
+"""Building blocks of the deterministic shop data generator (see sandbox/generator.py)."""
