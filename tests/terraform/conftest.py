@@ -1,66 +1,32 @@
-"""Offline Terraform fixtures: Terraform 1.0.3 and a schema-only Snowflake provider, served from
-a filesystem mirror through a CLI config in a temporary directory. Each check runs in a scratch
-copy of terraform/ (never in the repository, never with a lock file), with a local backend."""
+"""Fixtures for the offline Terraform checks (see tf_offline.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-TERRAFORM_DIR = Path(__file__).resolve().parents[2] / "terraform"
-CHECKS_VENV = TERRAFORM_DIR / ".checks-venv"
-ENVIRONMENTS = ("dev", "prod")
-PROVIDER = "registry.terraform.io/snowflakedb/snowflake"
+# The helpers next to this file have unique names (tf_offline, tf_policy): importable whatever
+# other conftest modules the whole suite loads.
+sys.path.insert(0, str(Path(__file__).parent))
 
+from tf_offline import (
+    CHECKS_VENV,
+    ENVIRONMENTS,
+    PROVIDER,
+    TERRAFORM_DIR,
+    Terraform,
+    plan_json,
+    provider_version,
+)
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-@dataclass(frozen=True)
-class Terraform:
-    binary: Path
-    env: dict[str, str]
-
-    def run(self, workdir: Path, *args: str, check: bool = True) -> Result:
-        proc = subprocess.run(
-            [str(self.binary), args[0], "-no-color", *args[1:]],
-            cwd=workdir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        result = Result(proc.returncode, proc.stdout, proc.stderr)
-        if check and proc.returncode != 0:
-            pytest.fail(f"terraform {' '.join(args)} failed:\n{result.output}")
-        return result
-
-
-def provider_version() -> str:
-    """The Snowflake provider version pinned in versions.tf."""
-    text = (TERRAFORM_DIR / "versions.tf").read_text()
-    match = re.search(
-        r'source\s*=\s*"snowflakedb/snowflake"[^}]*?version\s*=\s*"([^"]+)"', text, re.S
-    )
-    assert match, "versions.tf does not pin snowflakedb/snowflake"
-    return match.group(1)
+Mutation = Callable[[Path], None]
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +107,7 @@ def make_workdir(
 ) -> Callable[..., Path]:
     """A scratch copy of terraform/ (optionally changed by `mutate`), initialised offline."""
 
-    def make(mutate: Mutation | None = None, init: bool = True) -> Path:
+    def make(mutate: Mutation | None = None) -> Path:
         workdir = tmp_path_factory.mktemp("tfwork") / "terraform"
         shutil.copytree(
             TERRAFORM_DIR,
@@ -154,8 +120,7 @@ def make_workdir(
         (workdir / "offline_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
         if mutate:
             mutate(workdir)
-        if init:
-            terraform.run(workdir, "init", "-input=false")
+        terraform.run(workdir, "init", "-input=false")
         return workdir
 
     return make
@@ -166,27 +131,6 @@ def workdir(make_workdir: Callable[..., Path]) -> Path:
     return make_workdir()
 
 
-def plan_json(
-    terraform: Terraform, workdir: Path, environment: str, keys: Path, *extra: str
-) -> dict:
-    planfile = f"{environment}.tfplan"
-    terraform.run(
-        workdir,
-        "plan",
-        "-refresh=false",
-        "-input=false",
-        f"-var-file=environments/{environment}.tfvars",
-        f"-var-file={keys}",
-        f"-out={planfile}",
-        *extra,
-    )
-    return json.loads(terraform.run(workdir, "show", "-json", planfile).stdout)
-
-
 @pytest.fixture(scope="session")
 def plans(terraform: Terraform, workdir: Path, public_keys_tfvars: Path) -> Iterator[dict]:
     yield {env: plan_json(terraform, workdir, env, public_keys_tfvars) for env in ENVIRONMENTS}
-
-
-# tf_policy lives next to the tests; make it importable however pytest was started.
-sys.path.insert(0, str(Path(__file__).parent))

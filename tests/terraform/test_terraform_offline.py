@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ENVIRONMENTS, PROVIDER, TERRAFORM_DIR, Terraform, provider_version
+from tf_offline import ENVIRONMENTS, PROVIDER, TERRAFORM_DIR, Terraform, provider_version
 
 
 def test_fmt_is_clean(terraform: Terraform) -> None:
@@ -46,93 +46,92 @@ def _replace(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-BROKEN_CONFIGURATIONS = {
-    # name: (file, original text, broken text, expected error)
-    "wrong attribute name": (
-        "warehouses.tf",
-        "auto_suspend        =",
-        "auto_suspend_secs   =",
-        'An argument named "auto_suspend_secs" is not expected here',
-    ),
-    "removed v0.x resource type": (
+def test_a_wrong_attribute_name_fails_validate(
+    terraform: Terraform, make_workdir: Callable[..., Path]
+) -> None:
+    broken = make_workdir(
+        lambda workdir: _replace(
+            workdir / "warehouses.tf", "auto_suspend        =", "auto_suspend_secs   ="
+        )
+    )
+    result = terraform.run(broken, "validate", check=False)
+    assert result.returncode != 0, "validate accepted a wrong attribute name"
+    assert 'An argument named "auto_suspend_secs" is not expected here' in result.output
+
+
+# Other mistakes the provider schema catches: file, original text, broken text, expected error.
+SCHEMA_MISTAKES = [
+    (
         "roles.tf",
         'resource "snowflake_account_role"',
-        'resource "snowflake_role"',
+        'resource "snowflake_role"',  # the v0.x type, gone in 2.x
         'does not support resource type "snowflake_role"',
     ),
-    "wrong value type": (
+    (
         "warehouses.tf",
         "initially_suspended = true",
         'initially_suspended = ["yes"]',
         'Inappropriate value for attribute "initially_suspended"',
     ),
-    "missing required argument": (
+    (
         "policies.tf",
         '  return_data_type = "VARCHAR"\n',
         "",
         'The argument "return_data_type" is required',
     ),
-    "nested block from another resource": (
-        "grants.tf",
-        "  on_schema {\n    schema_name = local.schema_fqn[each.value.schema]",
-        "  on_table {\n    schema_name = local.schema_fqn[each.value.schema]",
+    (
+        "monitors.tf",
+        "  on_account_object {",
+        "  on_table {",
         'Blocks of type "on_table" are not expected here',
     ),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BROKEN_CONFIGURATIONS))
-def test_validate_rejects_a_broken_configuration(
-    case: str, terraform: Terraform, make_workdir: Callable[..., Path]
-) -> None:
-    file, old, new, error = BROKEN_CONFIGURATIONS[case]
-    broken = make_workdir(lambda workdir: _replace(workdir / file, old, new))
-    result = terraform.run(broken, "validate", check=False)
-    assert result.returncode != 0, f"validate accepted a {case}"
-    assert error in " ".join(result.output.split()), result.output
+]
 
 
 @pytest.mark.parametrize(
-    ("variable", "value", "error"),
-    [
-        ("environment", "qa", 'must be "dev" or "prod"'),
-        ("name_suffix", "-dev", "name suffix must be empty or an underscore"),
-        ("service_user_allowed_cidrs", '["0.0.0.0/0"]', "not 0.0.0.0/0"),
-        ("usd_per_credit", "0", "price of a credit"),
-    ],
+    ("file", "old", "new", "error"),
+    SCHEMA_MISTAKES,
+    ids=[m[3].split('"')[1] for m in SCHEMA_MISTAKES],
 )
-def test_variable_validation_rejects_bad_input(
-    variable: str,
-    value: str,
+def test_validate_rejects_a_schema_mistake(
+    file: str,
+    old: str,
+    new: str,
     error: str,
     terraform: Terraform,
-    workdir: Path,
-    public_keys_tfvars: Path,
+    make_workdir: Callable[..., Path],
 ) -> None:
-    result = terraform.run(
-        workdir,
-        "plan",
-        "-refresh=false",
-        "-var-file=environments/dev.tfvars",
-        f"-var-file={public_keys_tfvars}",
-        f"-var={variable}={value}",
-        check=False,
-    )
+    broken = make_workdir(lambda workdir: _replace(workdir / file, old, new))
+    result = terraform.run(broken, "validate", check=False)
     assert result.returncode != 0
     assert error in " ".join(result.output.split()), result.output
 
 
-def test_a_public_key_that_is_not_one_is_rejected(terraform: Terraform, workdir: Path) -> None:
+def test_variable_validation_rejects_bad_input(
+    terraform: Terraform, workdir: Path, public_keys_tfvars: Path
+) -> None:
+    bad_values = {
+        "environment": ("qa", 'must be "dev" or "prod"'),
+        "name_suffix": ("-dev", "name suffix must be empty or an underscore"),
+        "service_user_allowed_cidrs": ('["0.0.0.0/0"]', "not 0.0.0.0/0"),
+        "usd_per_credit": ("0", "price of a credit"),
+        "service_user_public_keys": (
+            '{MELTANO="-----BEGIN PUBLIC KEY-----"}',
+            "base64 body of an RSA public key",
+        ),
+    }
     result = terraform.run(
         workdir,
         "plan",
         "-refresh=false",
         "-var-file=environments/dev.tfvars",
-        '-var=service_user_public_keys={MELTANO="-----BEGIN PUBLIC KEY-----"}',
+        *(f"-var={name}={value}" for name, (value, _) in bad_values.items()),
         check=False,
     )
     assert result.returncode != 0
-    assert "base64 body of an RSA public key" in " ".join(result.output.split())
+    output = " ".join(result.output.split())
+    for _, error in bad_values.values():
+        assert error in output, result.output
 
 
 # Resource count of the placeholder plan, per environment. prod adds the account monitor and

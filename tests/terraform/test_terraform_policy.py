@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import tf_policy
-from conftest import ENVIRONMENTS, TERRAFORM_DIR, Terraform, plan_json
+from tf_offline import ENVIRONMENTS, TERRAFORM_DIR, Terraform, plan_json
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
