@@ -1,0 +1,110 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='revenue_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+-- Revenue per UTC day. Sales count on the day a paid order was placed; refunds on the day they
+-- were issued (cash view), so a day's figures only move while it is within the lookback window.
+with
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+    where is_paid
+
+),
+
+refunds as (
+
+    select * from {{ ref('stg_stripe__refunds') }}
+    where refund_status = 'succeeded'
+
+),
+
+{% if is_incremental() %}
+first_day_to_rebuild as (
+
+    select {{ dbt.dateadd('day', -var('lookback_days'), 'max(revenue_date)') }} as first_day
+    from {{ this }}
+
+),
+{% endif %}
+
+sales_per_day as (
+
+    select
+        placed_on as revenue_date,
+        count(*) as orders,
+        sum(subtotal + shipping_amount + tax_amount) as gross_revenue,
+        sum(discount_amount) as discounts,
+        sum(shipping_amount) as shipping,
+        sum(tax_amount) as tax,
+        count(distinct case when is_first_order then customer_id end) as new_customers,
+        count(distinct case when not is_first_order then customer_id end) as returning_customers,
+        sum(case when is_first_order then order_total else 0 end) as new_customer_sales,
+        sum(case when not is_first_order then order_total else 0 end) as returning_customer_sales
+    from orders
+    group by placed_on
+
+),
+
+refunds_per_day as (
+
+    select
+        cast(created_at as date) as revenue_date,
+        count(*) as refund_count,
+        sum(amount) as refunds
+    from refunds
+    group by cast(created_at as date)
+
+),
+
+days as (
+
+    select revenue_date from sales_per_day
+    union
+    select revenue_date from refunds_per_day
+
+),
+
+final as (
+
+    select
+        days.revenue_date,
+        coalesce(sales_per_day.orders, 0) as orders,
+        coalesce(sales_per_day.gross_revenue, 0) as gross_revenue,
+        coalesce(sales_per_day.discounts, 0) as discounts,
+        coalesce(refunds_per_day.refunds, 0) as refunds,
+        coalesce(sales_per_day.gross_revenue, 0)
+            - coalesce(sales_per_day.discounts, 0)
+            - coalesce(refunds_per_day.refunds, 0) as net_revenue,
+        case
+            when sales_per_day.orders > 0
+                then cast(
+                    (sales_per_day.gross_revenue - sales_per_day.discounts) / sales_per_day.orders
+                    as decimal(18, 2)
+                )
+        end as average_order_value,
+        coalesce(sales_per_day.shipping, 0) as shipping,
+        coalesce(sales_per_day.tax, 0) as tax,
+        coalesce(refunds_per_day.refund_count, 0) as refund_count,
+        coalesce(sales_per_day.new_customers, 0) as new_customers,
+        coalesce(sales_per_day.returning_customers, 0) as returning_customers,
+        coalesce(sales_per_day.new_customer_sales, 0) as new_customer_sales,
+        coalesce(sales_per_day.returning_customer_sales, 0) as returning_customer_sales
+    from days
+    left join sales_per_day
+        on days.revenue_date = sales_per_day.revenue_date
+    left join refunds_per_day
+        on days.revenue_date = refunds_per_day.revenue_date
+    {% if is_incremental() %}
+    where days.revenue_date >= (select first_day from first_day_to_rebuild)
+    {% endif %}
+
+)
+
+select * from final
