@@ -443,9 +443,10 @@ def _apply_to_sandbox(
 
 
 def _write_marketing(settings: Settings, seed: int, first: int, last: int) -> int:
-    """Write the marketing exports of every day touched by the epoch seconds [first, last]."""
+    """Write the marketing exports of every day with orders in the epoch seconds [first, last]
+    (a window ending at midnight does not start the next day's file)."""
     first_day = _utc_date(first)
-    last_day = _utc_date(last)
+    last_day = _utc_date(last - 1)
     with connect(settings, settings.shop_db) as shop:
         conversions = marketing.daily_conversions(shop, first_day, last_day)
     return marketing.write_exports(settings.marketing_dir, seed, first_day, last_day, conversions)

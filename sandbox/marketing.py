@@ -47,18 +47,18 @@ CHANNELS = (
     Channel("affiliate", 0.09, 0.09),
 )
 CAMPAIGNS = (
-    Campaign("cmp-em-newsletter", "email", "Weekly Newsletter", 0.045, 0.70, 0.030),
-    Campaign("cmp-em-winback", "email", "Win-back Flow", 0.035, 0.70, 0.025),
-    Campaign("cmp-em-cart", "email", "Abandoned Cart Flow", 0.080, 1.10, 0.060),
-    Campaign("cmp-ps-brand", "paid_search", "Search - Brand", 0.070, 0.80, 0.080),
-    Campaign("cmp-ps-generic", "paid_search", "Search - Generic", 0.025, 1.10, 0.035),
-    Campaign("cmp-ps-shopping", "paid_search", "Shopping - All Products", 0.030, 0.70, 0.012),
-    Campaign("cmp-so-prospecting", "paid_social", "Social - Prospecting", 0.012, 0.65, 0.009),
-    Campaign("cmp-so-retargeting", "paid_social", "Social - Retargeting", 0.030, 0.85, 0.014),
-    Campaign("cmp-dis-retargeting", "display", "Display - Retargeting", 0.008, 0.35, 0.004),
-    Campaign("cmp-dis-awareness", "display", "Display - Awareness", 0.004, 0.25, 0.002),
-    Campaign("cmp-aff-network", "affiliate", "Affiliate Network", 0.050, 1.20, 0.020),
-    Campaign("cmp-aff-creators", "affiliate", "Creator Partnerships", 0.035, 1.00, 0.015),
+    Campaign("cmp-em-newsletter", "email", "Weekly Newsletter", 0.045, 1.80, 0.030),
+    Campaign("cmp-em-winback", "email", "Win-back Flow", 0.035, 1.60, 0.025),
+    Campaign("cmp-em-cart", "email", "Abandoned Cart Flow", 0.080, 2.80, 0.060),
+    Campaign("cmp-ps-brand", "paid_search", "Search - Brand", 0.070, 2.80, 0.080),
+    Campaign("cmp-ps-generic", "paid_search", "Search - Generic", 0.025, 2.00, 0.035),
+    Campaign("cmp-ps-shopping", "paid_search", "Shopping - All Products", 0.030, 1.70, 0.012),
+    Campaign("cmp-so-prospecting", "paid_social", "Social - Prospecting", 0.012, 1.20, 0.009),
+    Campaign("cmp-so-retargeting", "paid_social", "Social - Retargeting", 0.030, 1.70, 0.014),
+    Campaign("cmp-dis-retargeting", "display", "Display - Retargeting", 0.008, 0.73, 0.004),
+    Campaign("cmp-dis-awareness", "display", "Display - Awareness", 0.004, 0.53, 0.002),
+    Campaign("cmp-aff-network", "affiliate", "Affiliate Network", 0.050, 2.50, 0.020),
+    Campaign("cmp-aff-creators", "affiliate", "Creator Partnerships", 0.035, 2.00, 0.015),
 )
 CURRENCY = "USD"
 SPEND_HEADER = ("date", "channel", "campaign_id", "campaign_name", "spend", "currency")

@@ -140,7 +140,9 @@ def read_plan(conn: psycopg.Connection, after: int) -> Lifecycle:
     table = pacsv.read_csv(
         io.BytesIO(buffer.getvalue()),
         read_options=pacsv.ReadOptions(column_names=names),
-        convert_options=pacsv.ConvertOptions(column_types=types),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, true_values=["t"], false_values=["f"]
+        ),
     )
     country_index = {c.code: i for i, c in enumerate(COUNTRIES)}
     values = {}

@@ -21,7 +21,7 @@ from sandbox.shopgen.orders import NEVER, Customers, Lifecycle, Orders
 from sandbox.shopgen.reference import COUNTRIES, FIRST_NAMES, LAST_NAMES
 
 STATUSES = ("pending", "paid", "shipped", "delivered", "cancelled", "returned")
-STRIPE_FEE_PERCENT, STRIPE_FEE_FIXED_CENTS = 2.9, 30
+STRIPE_FEE_PER_MILLE, STRIPE_FEE_FIXED_CENTS = 29, 30  # 2.9 % + 30¢
 DISPUTE_FEE_CENTS = 1500
 EVIDENCE_WINDOW = 7 * DAY
 FAILURES = (  # (failure_code, failure_message, share)
@@ -498,7 +498,7 @@ def _balance_transactions(changes: Changes, seed: int, window: Window, lc: Lifec
     parts = []
     charge = lc.select(window.contains(lc.paid_at))
     charge_fee = (
-        np.round(charge.total_cents * STRIPE_FEE_PERCENT / 100).astype(np.int64)
+        (charge.total_cents * STRIPE_FEE_PER_MILLE + 500) // 1000  # half up, in integers
         + STRIPE_FEE_FIXED_CENTS
     )
     parts.append(
