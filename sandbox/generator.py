@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import fields
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -111,7 +110,7 @@ def generate(
     changes = materialize(
         seed=seed,
         window=Window(lo, hi),
-        planned=_no_orders(),
+        planned=Lifecycle.empty(),
         new=lifecycle,
         new_orders=orders,
         new_customers=customers,
@@ -228,15 +227,6 @@ def shop_clock(settings: Settings) -> datetime | None:
 def _start_of_today() -> datetime:
     now = datetime.now(UTC)
     return datetime(now.year, now.month, now.day, tzinfo=UTC)
-
-
-def _no_orders() -> Lifecycle:
-    return Lifecycle(
-        **{
-            f.name: np.empty(0, bool if f.name == "dispute_won" else np.int64)
-            for f in fields(Lifecycle)
-        }
-    )
 
 
 def _in_parallel(*tasks: Callable[[], None]) -> None:

@@ -128,12 +128,7 @@ def read_plan(conn: psycopg.Connection, after: int) -> Lifecycle:
         for chunk in copy:
             buffer.write(chunk)
     if not buffer.getbuffer().nbytes:
-        return Lifecycle(
-            **{
-                f.name: np.empty(0, bool if f.name == "dispute_won" else np.int64)
-                for f in fields(Lifecycle)
-            }
-        )
+        return Lifecycle.empty()
     types = {name: pa.int64() for name in names}
     types["country_code"] = pa.string()
     types["dispute_won"] = pa.bool_()

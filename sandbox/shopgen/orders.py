@@ -116,6 +116,15 @@ class Lifecycle:
         times = np.stack([getattr(self, f.name) for f in fields(self) if f.name.endswith("_at")])
         return np.where(times == NEVER, np.int64(-1), times).max(axis=0)
 
+    @staticmethod
+    def empty() -> Lifecycle:
+        return Lifecycle(
+            **{
+                f.name: np.empty(0, bool if f.name == "dispute_won" else np.int64)
+                for f in fields(Lifecycle)
+            }
+        )
+
     def select(self, mask: np.ndarray) -> Lifecycle:
         return Lifecycle(**{f.name: getattr(self, f.name)[mask] for f in fields(self)})
 
@@ -183,7 +192,6 @@ def draw_window(
     """New customers and orders placed in (lo, hi]."""
     placed_at = sample_times(rng, lo, hi, order_count)
     is_new, root = assign_customers(rng, placed_at, history.start, history.order_customers)
-    n_earlier = len(history.order_customers)
 
     buyers_created = np.maximum(
         placed_at[is_new] - rng.integers(MINUTE, 30 * MINUTE, is_new.sum()), lo + 1
@@ -219,27 +227,15 @@ def draw_window(
         marketing_opt_in=rng.random(len(created_at)) < 0.55,
     )
 
-    # A new buyer's customer is the one created for that order; a repeat order inherits it.
-    customer_of_new_root = np.full(len(placed_at), -1, np.int64)
-    customer_of_new_root[order_of_buyer] = customer_id[: len(order_of_buyer)]
-    country_of_new_root = np.full(len(placed_at), -1, np.int64)
-    country_of_new_root[order_of_buyer] = customer_country[: len(order_of_buyer)]
-    from_earlier = root < n_earlier
-    # Padded by one so that the unused branch of np.where can index safely.
-    earlier_customers = np.append(history.order_customers, 0)
-    earlier_country = np.append(history.customer_country, 0)
-    root_earlier = np.where(from_earlier, root, n_earlier)
-    root_new = np.where(from_earlier, 0, root - n_earlier)
-    order_customer = np.where(
-        from_earlier, earlier_customers[root_earlier], customer_of_new_root[root_new]
-    )
-    order_country = np.where(
-        from_earlier,
-        earlier_country[
-            np.where(from_earlier, earlier_customers[root_earlier], len(earlier_country) - 1)
-        ],
-        country_of_new_root[root_new],
-    )
+    # A new buyer's customer is the one created for that order; a repeat order inherits the
+    # customer of the order its pointer chain ended at.
+    customer_of_new_order = np.full(len(placed_at), -1, np.int64)
+    customer_of_new_order[order_of_buyer] = customer_id[: len(order_of_buyer)]
+    order_customer = np.concatenate([history.order_customers, customer_of_new_order])[root]
+    country_by_customer = np.full(next_customer_id + len(customer_id), -1, np.int64)
+    country_by_customer[: len(history.customer_country)] = history.customer_country
+    country_by_customer[customer_id] = customer_country
+    order_country = country_by_customer[order_customer]
     orders = _draw_orders(
         rng,
         order_id=next_order_id + np.arange(len(placed_at)),
