@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Build (or refresh) the fakesnow venv from requirements.txt; does nothing when it is current.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+venv="$here/.venv"
+stamp="$venv/.requirements.txt"
+if [ -x "$venv/bin/python" ] && cmp -s "$here/requirements.txt" "$stamp"; then
+  exit 0
+fi
+uv="$here/../../.local/bootstrap/bin/uv"
+if [ -x "$uv" ]; then
+  UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --allow-existing --python python3.11 "$venv"
+  "$uv" pip install --quiet --python "$venv/bin/python" -r "$here/requirements.txt"
+else
+  python3.11 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+fi
+cp "$here/requirements.txt" "$stamp"
