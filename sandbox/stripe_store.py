@@ -117,12 +117,10 @@ def event_type_pattern(event_type: str) -> str:
     return escaped.replace("*", "%")
 
 
-def _cursor_position(conn: psycopg.Connection, resource: Resource, object_id: str) -> int:
-    row = conn.execute(f"select created from {resource.table} where id = %s", (object_id,))
-    found = row.fetchone()
-    if found is None:
+def _check_cursor_exists(conn: psycopg.Connection, resource: Resource, object_id: str) -> None:
+    found = conn.execute(f"select 1 from {resource.table} where id = %s", (object_id,))
+    if found.fetchone() is None:
         raise UnknownCursor(object_id)
-    return found["created"]
 
 
 def list_rows(
@@ -147,14 +145,17 @@ def list_rows(
     cursor_id = query.ending_before if backwards else query.starting_after
     if cursor_id is not None:
         # A row comparison the (created desc, id desc) index answers directly.
-        conditions.append(f"(o.created, o.id) {'>' if backwards else '<'} (%s, %s)")
-        params += [_cursor_position(conn, resource, cursor_id), cursor_id]
+        position = f"(select created from {resource.table} where id = %s)"
+        conditions.append(f"(o.created, o.id) {'>' if backwards else '<'} ({position}, %s)")
+        params += [cursor_id, cursor_id]
     direction = "asc" if backwards else "desc"
     where = " and ".join(conditions) or "true"
     sql = (
         f"{resource.select} where {where} order by o.created {direction}, o.id {direction} limit %s"
     )
     rows = conn.execute(sql, [*params, query.limit + 1]).fetchall()
+    if not rows and cursor_id is not None:
+        _check_cursor_exists(conn, resource, cursor_id)  # an unknown cursor also gives no rows
     has_more = len(rows) > query.limit
     page = rows[: query.limit]
     if backwards:
