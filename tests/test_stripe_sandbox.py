@@ -117,12 +117,12 @@ def build_tables(now: int, n_customers: int = 60, n_charges: int = 300) -> Table
     customers = [
         {
             "id": f"cus_T{i:05d}",
-            "created": start + i * 3000,
+            "created": start + i * (20 * DAY // n_customers),
             "email": f"customer{i}@example.com",
             "name": f"Customer {i}",
             "country": ("US", "DE", "FR", "GB")[i % 4],
             "shop_customer_id": 1000 + i,
-            "updated": start + i * 3000 + (2 * DAY if i % 5 == 0 else 0),
+            "updated": start + i * (20 * DAY // n_customers) + (2 * DAY if i % 5 == 0 else 0),
         }
         for i in range(n_customers)
     ]
@@ -395,6 +395,9 @@ def test_refunds_are_embedded_only_when_expanded(get: Any, tables: Tables) -> No
         assert sum(len(c["refunds"]["data"]) for c in page) == len(tables["refunds"])
     one = get("/v1/charges/ch_T00014", {"expand[]": "refunds"})
     assert one["refunds"]["data"][0]["amount"] == one["amount"]
+    # The embedded list's url answers too (the SDK would page there if has_more were true).
+    listed = get("/v1/charges/ch_T00013/refunds")
+    assert [r["id"] for r in listed["data"]] == refunded_ids["ch_T00013"]
 
 
 def test_charge_fields_follow_the_rows(get: Any) -> None:
