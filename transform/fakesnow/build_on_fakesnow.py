@@ -3,7 +3,7 @@
 Runs in the venv of requirements.txt (setup.sh). RAW comes from the embedded default's RAW files:
 each table is copied into the emulator's RAW database, upper-cased as Snowflake would name it.
 
-    .venv/bin/python build_on_fakesnow.py --raw-dir $SHOP_HOME/warehouse --work-dir /tmp/x [dbt args]
+    .venv/bin/python build_on_fakesnow.py --raw-dir RAW_DIR --work-dir WORK_DIR [dbt args]
 
 Exit status is dbt's; run_results.json is left in <work-dir>/target.
 """
@@ -41,12 +41,13 @@ def create_platform(raw_dir: Path) -> None:
             cursor.execute(f"create schema if not exists {database}.{schema}")
     # Loading RAW is the loader's job (target-snowflake), which fakesnow cannot emulate (stages,
     # PUT): copy the local RAW tables in through the emulator's own DuckDB connection.
-    duck = conn._duck_conn  # noqa: SLF001
+    duck = conn._duck_conn
     for source in RAW_SOURCES:
         duck.execute(f"attach '{raw_dir / f'raw_{source}.duckdb'}' as local_raw (read_only)")
+        # tmp_*: a loader's staging table left behind by an interrupted load
         tables = duck.execute(
-            "select table_name from information_schema.tables "
-            "where table_catalog = 'local_raw' and table_schema = ? and table_name not like 'tmp_%'",
+            "select table_name from information_schema.tables where table_catalog = 'local_raw' "
+            "and table_schema = ? and table_name not like 'tmp_%'",
             [source],
         ).fetchall()
         for (table,) in tables:
@@ -69,15 +70,14 @@ def main() -> int:
     os.environ["SNOWFLAKE_STAGING_DATABASE"] = STAGING_DATABASE
     with fakesnow.patch(db_path=db_dir):
         create_platform(args.raw_dir.resolve())
-        result = dbtRunner().invoke(
-            [
-                *(dbt_args or ["build"]),
-                "--project-dir", str(TRANSFORM_DIR),
-                "--profiles-dir", str(TRANSFORM_DIR),
-                "--target-path", str(args.work_dir / "target"),
-                "--log-path", str(args.work_dir / "logs"),
-            ]  # fmt: skip
-        )
+        command = [
+            *(dbt_args or ["build"]),
+            *("--project-dir", str(TRANSFORM_DIR)),
+            *("--profiles-dir", str(TRANSFORM_DIR)),
+            *("--target-path", str(args.work_dir / "target")),
+            *("--log-path", str(args.work_dir / "logs")),
+        ]
+        result = dbtRunner().invoke(command)
     return 0 if result.success else 1
 
 

@@ -1,0 +1,262 @@
+"""dbt build on the embedded default: reconciled with the sources to the cent, an incremental
+run after a day of changes equal to a full refresh, and the same project on the Snowflake adapter
+against fakesnow.
+
+The module runs a shop of its own (PostgreSQL, Stripe sandbox, RAW files in a private home), not
+the shared `pg` fixture: the pipeline tests generate and load into that home too, and Meltano's
+bookmarks there would make this module's loads incremental.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline import extract_load, services, transform, warehouse
+from sandbox import generator, postgres
+from sandbox.config import REPO_ROOT, Settings, load_settings
+
+pytestmark = pytest.mark.integration
+
+CENT = Decimal("0.01")
+FAKESNOW_DIR = REPO_ROOT / "transform" / "fakesnow"
+MONTHS = 1
+ORDERS_PER_MONTH = 2_500
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def load(settings: Settings) -> None:
+    """Extract-load the three sources into this home's RAW files."""
+    services.start_stripe_sandbox(settings)
+    try:
+        extract_load.run_jobs(settings)
+    finally:
+        services.stop_stripe_sandbox(settings)
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[Settings]:
+    """Generated shop data loaded into RAW; the sources stay up for reconciliation."""
+    # Not pytest's tmp_path: the postgres system user must be able to traverse the home.
+    home = Path(tempfile.mkdtemp(prefix="shop-transform-tests-", dir="/tmp"))
+    home.chmod(0o755)
+    settings = replace(load_settings(), home=home, pg_port=free_port(), stripe_port=free_port())
+    postgres.start(settings)
+    try:
+        # Ends two days ago, so that `simulate` has a day to add before the real clock.
+        end = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+        generator.generate(settings, months=MONTHS, orders_per_month=ORDERS_PER_MONTH, end=end)
+        load(settings)
+        yield settings
+    finally:
+        postgres.stop(settings)
+
+
+@dataclass(frozen=True)
+class Builds:
+    settings: Settings
+    full: transform.BuildSummary
+
+
+def analytics(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """The marts, read-only (close it before dbt runs again: one writer per file)."""
+    return duckdb.connect(str(settings.warehouse_dir / "analytics.duckdb"), read_only=True)
+
+
+def mart_net_revenue(settings: Settings, first: date, last: date) -> Decimal:
+    with analytics(settings) as conn:
+        row = conn.execute(
+            "select coalesce(sum(net_revenue), 0) from marts.fct_daily_revenue "
+            "where revenue_date between ? and ?",
+            [first, last],
+        ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def source_net_revenue(settings: Settings, first: date, last: date) -> Decimal:
+    """Paid orders' totals placed in the period minus refunds issued in it, from PostgreSQL
+    (the shop) and the Stripe sandbox's storage, in cents, without any of the dbt models."""
+    conn = warehouse.connect(settings, attach_raw=False, attach_postgres=True)
+    conn.execute("set TimeZone = 'UTC'")
+    row = conn.execute(
+        """
+        with paid_orders as (
+            select orders.total_cents
+            from shop.public.orders as orders
+            where cast(cast(orders.placed_at as timestamp) as date) between $first and $last
+              and exists (
+                  select 1 from shop.public.payments as payments
+                  where payments.order_id = orders.order_id and payments.status = 'succeeded'
+              )
+        ),
+        refunds as (
+            select amount
+            from sandbox.stripe.refunds
+            where status = 'succeeded'
+              and cast(cast(to_timestamp(created) as timestamp) as date) between $first and $last
+        )
+        select
+            (select coalesce(sum(total_cents), 0) from paid_orders)
+            - (select coalesce(sum(amount), 0) from refunds)
+        """,
+        {"first": first, "last": last},
+    ).fetchone()
+    conn.close()
+    assert row is not None
+    return Decimal(int(row[0])) * CENT
+
+
+def mart_days(settings: Settings) -> tuple[date, date]:
+    with analytics(settings) as conn:
+        row = conn.execute(
+            "select min(revenue_date), max(revenue_date) from marts.fct_daily_revenue"
+        ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def copy_marts(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """An in-memory copy of every mart table, detached from the file."""
+    copy = duckdb.connect()
+    copy.execute(f"attach '{settings.warehouse_dir / 'analytics.duckdb'}' as built (read_only)")
+    tables = copy.execute(
+        "select table_name from information_schema.tables "
+        "where table_catalog = 'built' and table_schema = 'marts' order by 1"
+    ).fetchall()
+    for (table,) in tables:
+        copy.execute(f"create table {table} as select * from built.marts.{table}")
+    copy.execute("detach built")
+    return copy
+
+
+@pytest.fixture(scope="module")
+def builds(shop: Settings) -> Iterator[Builds]:
+    yield Builds(shop, full=transform.build(shop))
+
+
+def test_full_build_passes_every_test(builds: Builds) -> None:
+    summary = builds.full
+    assert summary.ok, summary.describe()
+    assert summary.models_ok >= 30
+    assert summary.snapshots_ok == 2
+    assert summary.tests_passed >= 90
+    assert summary.tests_warned == 0  # payments reconcile with Stripe
+
+
+def test_net_revenue_reconciles_with_the_sources_to_the_cent(builds: Builds) -> None:
+    first, last = mart_days(builds.settings)
+    periods = [(first, last), (last - timedelta(days=6), last), (first, first + timedelta(days=9))]
+    for start, end in periods:
+        source = source_net_revenue(builds.settings, start, end)
+        assert source > 0
+        assert mart_net_revenue(builds.settings, start, end) == source, (start, end)
+
+
+def test_every_paid_order_is_matched_to_its_stripe_payment(builds: Builds) -> None:
+    with analytics(builds.settings) as conn:
+        statuses = dict(
+            conn.execute(
+                "select reconciliation_status, count(*) from marts.fct_payment_reconciliation "
+                "group by 1"
+            ).fetchall()
+        )
+        paid_orders = conn.execute("select count(*) from marts.fct_orders where is_paid").fetchone()
+    assert paid_orders is not None
+    assert statuses == {"matched": paid_orders[0], "not_paid": statuses["not_paid"]}
+
+
+def test_incremental_build_after_a_day_equals_a_full_refresh(builds: Builds) -> None:
+    settings = builds.settings
+    clock = generator.shop_clock(settings)
+    assert clock is not None
+    changes = generator.simulate(settings, until=clock + timedelta(days=1))
+    assert sum(changes.values()) > 0
+    load(settings)
+
+    incremental = transform.build(settings)
+    assert incremental.ok, incremental.describe()
+    first, last = mart_days(settings)
+    assert mart_net_revenue(settings, first, last) == source_net_revenue(settings, first, last)
+    after_incremental = copy_marts(settings)
+
+    refreshed = transform.build(settings, full_refresh=True)
+    assert refreshed.ok, refreshed.describe()
+    after_incremental.execute(
+        f"attach '{settings.warehouse_dir / 'analytics.duckdb'}' as refreshed (read_only)"
+    )
+    tables = [row[0] for row in after_incremental.execute("show tables").fetchall()]
+    assert {"fct_orders", "fct_order_items", "fct_payments", "fct_daily_revenue"} <= set(tables)
+    for table in tables:
+        rows, differing = after_incremental.execute(
+            f"""
+            select
+                (select count(*) from {table}),
+                (select count(*) from (
+                    (select * from {table} except all select * from refreshed.marts.{table})
+                    union all
+                    (select * from refreshed.marts.{table} except all select * from {table})
+                ))
+            """
+        ).fetchone()
+        assert rows > 0, table
+        assert differing == 0, f"{table}: {differing} rows differ after a full refresh"
+    after_incremental.close()
+    print(
+        f"\nfull build {builds.full.seconds:.1f} s, incremental {incremental.seconds:.1f} s, "
+        f"full refresh {refreshed.seconds:.1f} s"
+    )
+
+
+def test_the_snowflake_adapter_builds_the_project_on_fakesnow(
+    builds: Builds, tmp_path: Path
+) -> None:
+    """dbt-snowflake against fakesnow, in its own venv (fakesnow needs duckdb 2): a first build,
+    then a second one of the incremental models and snapshots (merge paths)."""
+    subprocess.run([str(FAKESNOW_DIR / "setup.sh")], check=True, timeout=600)
+
+    def build_on_fakesnow(*dbt_args: str) -> dict:
+        command = [
+            str(FAKESNOW_DIR / ".venv" / "bin" / "python"),
+            str(FAKESNOW_DIR / "build_on_fakesnow.py"),
+            *("--raw-dir", str(builds.settings.warehouse_dir)),
+            *("--work-dir", str(tmp_path)),
+            *dbt_args,
+        ]
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        tail = "\n".join(result.stdout.splitlines()[-30:])
+        assert result.returncode == 0, tail
+        return json.loads((tmp_path / "target" / "run_results.json").read_text())
+
+    first = build_on_fakesnow("build")
+    statuses = {r["unique_id"]: r["status"] for r in first["results"]}
+    assert set(statuses.values()) <= {"success", "pass"}
+    assert sum(uid.startswith("model.") for uid in statuses) >= 30
+    assert sum(uid.startswith("unit_test.") for uid in statuses) >= 5
+
+    second = build_on_fakesnow(
+        "build", "--select", "config.materialized:incremental", "config.materialized:snapshot"
+    )
+    assert {r["status"] for r in second["results"]} <= {"success", "pass"}
+    assert any(r["unique_id"].startswith("snapshot.") for r in second["results"])
