@@ -418,10 +418,10 @@ def test_charge_fields_follow_the_rows(get: Any) -> None:
 def test_disputes_carry_their_balance_transactions(get: Any) -> None:
     won = get("/v1/disputes/dp_T00190")  # 190 % 3 == 1 → won
     assert won["status"] == "won"
-    assert [t["reporting_category"] for t in won["balance_transactions"]] == [
-        "dispute",
-        "dispute_reversal",
-    ]
+    # The withdrawal only: see stripe_store._render_disputes for the reinstatement.
+    [withdrawal] = won["balance_transactions"]
+    assert (withdrawal["id"], withdrawal["reporting_category"]) == ("txn_dp_T00190", "dispute")
+    assert withdrawal["amount"] == -won["amount"]
 
 
 def test_account_endpoints(get: Any, pg: Settings) -> None:
