@@ -10,8 +10,8 @@
 }}
 
 -- Incremental: an order changes when it, its lines, statuses, payments, refunds or disputes
--- change. Its customer's other orders are rebuilt with it, so that the n-th-order numbering
--- stays right.
+-- change, or when it is deleted at the source. All orders of its customer are rebuilt with it,
+-- so that the n-th-order numbering stays right.
 with
 
 orders_lifecycle as (
@@ -23,9 +23,15 @@ orders_lifecycle as (
 {% if is_incremental() %}
 changed_customers as (
 
-    select distinct customer_id
+    select customer_id
     from orders_lifecycle
     where last_changed_at >= {{ incremental_cutoff() }}
+
+    union
+
+    select customer_id
+    from {{ this }}
+    where order_id in {{ keys_deleted_at_source('orders', 'order_id') }}
 
 ),
 {% endif %}

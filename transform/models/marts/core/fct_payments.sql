@@ -9,6 +9,8 @@
 }}
 
 -- One row per payment attempt: the shop's payment and Stripe's charge side by side.
+-- Incremental: rows whose parts changed, and rows whose shop payment was deleted (Stripe keeps
+-- the charge, which then stands alone; the post-hook drops rows left with neither).
 with
 
 payments as (
@@ -64,4 +66,9 @@ final as (
 select * from final
 {% if is_incremental() %}
 where last_changed_at >= {{ incremental_cutoff() }}
+    or charge_id in (
+        select charge_id
+        from {{ this }}
+        where payment_id in {{ keys_deleted_at_source('payments', 'payment_id') }}
+    )
 {% endif %}

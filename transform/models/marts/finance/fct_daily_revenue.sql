@@ -1,14 +1,6 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='revenue_date',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail'
-    )
-}}
-
 -- Revenue per UTC day. Sales count on the day a paid order was placed; refunds on the day they
--- were issued (cash view), so a day's figures only move while it is within the lookback window.
+-- were issued (cash view). A table rebuilt on every run from the incremental facts: a deleted
+-- order can change any past day, and the rebuild reads one narrow column set of fct_orders.
 with
 
 orders as (
@@ -24,15 +16,6 @@ refunds as (
     where refund_status = 'succeeded'
 
 ),
-
-{% if is_incremental() %}
-first_day_to_rebuild as (
-
-    select {{ dbt.dateadd('day', -var('lookback_days'), 'max(revenue_date)') }} as first_day
-    from {{ this }}
-
-),
-{% endif %}
 
 sales_per_day as (
 
@@ -101,9 +84,6 @@ final as (
         on days.revenue_date = sales_per_day.revenue_date
     left join refunds_per_day
         on days.revenue_date = refunds_per_day.revenue_date
-    {% if is_incremental() %}
-    where days.revenue_date >= (select first_day from first_day_to_rebuild)
-    {% endif %}
 
 )
 
