@@ -39,7 +39,7 @@ class FirstLoad:
 def first_load(pg: Settings) -> Iterator[FirstLoad]:
     # tap-stripe bookmarks at its own clock, as Stripe never back-dates an object: the shop's
     # history must reach the real "now" before the first extraction, and the changes of the
-    # incremental run happen after it. A day and a half at a high order rate makes those minutes busy.
+    # incremental run happen after it. A high order rate makes those few minutes busy.
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     generator.generate(pg, months=0.05, orders_per_month=400_000, seed=7, end=end)
     services.start_stripe_sandbox(pg)
