@@ -1,3 +1,5 @@
+{{ config(post_hook="{{ set_pii_tags() }}") }}
+
 -- Customers as they were over time (SCD type 2, from customers_snapshot): one row per version.
 -- The current state is `where is_current`; "as of" a time t is
 -- `where valid_from <= t and (valid_to > t or valid_to is null)`.
