@@ -74,7 +74,9 @@ const PATCHES = [
 				''
 			],
 			[
-				`	await initDB();
+				`	if (!tmpFilenames.length) return 0;
+
+	await initDB();
 
 	const outputFilepath = path.join(outDir, outputFilename);
 
@@ -89,12 +91,18 @@ const PATCHES = [
 				`	const outputFilepath = path.join(outDir, outputFilename);
 
 	// Patched: merge the batch files with parquet-wasm (DuckDB-WASM's read_parquet hangs offline).
-	const batches = [];
-	for (const filename of tmpFilenames) {
-		const ipc = readParquet(await fs.readFile(filename)).intoIPCStream();
-		batches.push(...tableFromIPC(ipc).batches);
+	// A query without rows still gets its table (typed, empty): the pages reading it then show
+	// "no data" instead of failing on a missing file.
+	let mergedArrow = emptyArrowTable(columns);
+	if (tmpFilenames.length) {
+		const batches = [];
+		for (const filename of tmpFilenames) {
+			const ipc = readParquet(await fs.readFile(filename)).intoIPCStream();
+			batches.push(...tableFromIPC(ipc).batches);
+		}
+		mergedArrow = new ArrowTable(batches);
 	}
-	const merged = Table.fromIPCStream(tableToIPC(new ArrowTable(batches), 'stream'));
+	const merged = Table.fromIPCStream(tableToIPC(mergedArrow, 'stream'));
 	const mergedParquet = writeParquet(
 		merged,
 		new WriterPropertiesBuilder().setCompression(Compression.ZSTD).build()
@@ -104,7 +112,24 @@ const PATCHES = [
 	await fs.writeFile(outputFilepath, mergedParquet);
 `
 			],
-			["\tawait emptyDbFs('*');\n\n\tfn_done();", '\tfn_done();']
+			["\tawait emptyDbFs('*');\n\n\tfn_done();", '\tfn_done();'],
+			[
+				'/**\n * @param {{name: string, evidenceType: string}} column\n * @param {any[]} rawValues',
+				`/**
+ * Patched: an empty table with the query's columns and types.
+ * @param {{name: string, evidenceType: string}[]} columns
+ */
+function emptyArrowTable(columns) {
+	const types = { number: Float64, string: Utf8, date: TimestampMillisecond, boolean: Bool };
+	return tableFromArrays(
+		Object.fromEntries(columns.map((c) => [c.name, vectorFromArray([], new types[c.evidenceType]())]))
+	);
+}
+
+/**
+ * @param {{name: string, evidenceType: string}} column
+ * @param {any[]} rawValues`
+			]
 		]
 	},
 	{
@@ -115,7 +140,8 @@ const PATCHES = [
 				"import { createRequire } from 'module';",
 				`import { createRequire } from 'module';
 import { readFileSync } from 'fs';
-import { readParquet } from 'parquet-wasm/node/arrow1.js';`
+// parquet-wasm's arrow2 reader: arrow1 panics on a file without rows (an empty query result).
+import { readParquet } from 'parquet-wasm/node/arrow2.js';`
 			],
 			NO_EXTENSION_DOWNLOADS,
 			[
@@ -145,8 +171,9 @@ import { readParquet } from 'parquet-wasm/node/arrow1.js';`
 		edits: [
 			[
 				"export { tableFromIPC } from 'apache-arrow';",
-				`import initParquetWasm, { readParquet } from 'parquet-wasm/esm/arrow1.js';
-import parquetWasmUrl from 'parquet-wasm/esm/arrow1_bg.wasm?url';
+				`// parquet-wasm's arrow2 reader: arrow1 panics on a file without rows (an empty query result).
+import initParquetWasm, { readParquet } from 'parquet-wasm/esm/arrow2.js';
+import parquetWasmUrl from 'parquet-wasm/esm/arrow2_bg.wasm?url';
 
 export { tableFromIPC } from 'apache-arrow';
 
