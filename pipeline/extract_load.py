@@ -15,6 +15,13 @@ from sandbox.config import REPO_ROOT, Settings
 
 MELTANO_PROJECT = REPO_ROOT / "meltano"
 JOBS = ("el-postgres", "el-stripe", "el-marketing")
+# The RAW schema each job loads (the realtime job loads a subset of postgres' tables).
+RAW_SCHEMA_OF_JOB = {
+    "el-postgres": "postgres",
+    "el-stripe": "stripe",
+    "el-marketing": "marketing",
+    "el-orders-realtime": "postgres",
+}
 
 
 class ExtractLoadError(RuntimeError):
@@ -46,7 +53,8 @@ def meltano_executable() -> str:
     return str(Path(sys.executable).with_name("meltano"))
 
 
-def prepare_dirs(settings: Settings) -> None:
+def prepare(settings: Settings) -> None:
+    """Create the folders the jobs write to and Meltano's system database, once."""
     for directory in (
         settings.warehouse_dir,
         settings.log_dir,
@@ -54,6 +62,9 @@ def prepare_dirs(settings: Settings) -> None:
         settings.home / "meltano" / "state",
     ):
         directory.mkdir(parents=True, exist_ok=True)
+    # Parallel `meltano run`s on a fresh home would race to create Meltano's system database.
+    if not (settings.home / "meltano" / "meltano.db").exists():
+        run_meltano(settings, ["state", "list"], settings.log_dir / "meltano-init.log")
 
 
 def run_meltano(settings: Settings, args: list[str], log_file: Path) -> None:
@@ -82,16 +93,9 @@ def run_job(settings: Settings, job: str) -> JobRun:
     return JobRun(job=job, seconds=time.monotonic() - started, log_file=log_file)
 
 
-def _init_system_database(settings: Settings) -> None:
-    # Parallel `meltano run`s on a fresh home would race to create Meltano's system database.
-    if not (settings.home / "meltano" / "meltano.db").exists():
-        run_meltano(settings, ["state", "list"], settings.log_dir / "meltano-init.log")
-
-
 def run_jobs(settings: Settings, jobs: Iterable[str] = JOBS) -> Mapping[str, JobRun]:
     """Run the jobs in parallel; every job runs to its end even when another fails."""
-    prepare_dirs(settings)
-    _init_system_database(settings)
+    prepare(settings)
     jobs = list(jobs)
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         futures = {job: pool.submit(run_job, settings, job) for job in jobs}

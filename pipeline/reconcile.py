@@ -139,9 +139,12 @@ def _reconcile_table(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> TableR
 
 
 def reconcile(
-    settings: Settings, sources: tuple[str, ...] = warehouse.RAW_SOURCES
+    settings: Settings,
+    sources: tuple[str, ...] = warehouse.RAW_SOURCES,
+    tables: tuple[str, ...] | None = None,
 ) -> list[TableReconciliation]:
-    """Compare each RAW table of the given sources with its source; raise if any is wrong."""
+    """Compare the RAW tables of the given sources (all, or the named ones) with their sources;
+    raise if any is wrong."""
     conn = warehouse.connect(settings, attach_postgres=True)
     conn.execute("set TimeZone = 'UTC'")
     attached = {
@@ -149,7 +152,7 @@ def reconcile(
     }
     results = []
     for spec in table_specs(settings):
-        if spec.source not in sources:
+        if spec.source not in sources or (tables is not None and spec.table not in tables):
             continue
         if f"raw_{spec.source}" not in attached:
             path = warehouse.raw_file(settings, spec.source)

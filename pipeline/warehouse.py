@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -42,3 +43,22 @@ def connect(
             dsn = settings.dsn(database)
             conn.execute(f"attach '{dsn}' as {alias} (type postgres, read_only)")
     return conn
+
+
+def rows_loaded_since(settings: Settings, since: datetime) -> dict[str, int]:
+    """Rows each RAW table received (inserted or updated by the loader) since a moment."""
+    conn = connect(settings)
+    conn.execute("set TimeZone = 'UTC'")
+    tables = conn.execute(
+        "select database_name, schema_name, table_name from duckdb_tables() "
+        "where database_name like 'raw_%' order by all"
+    ).fetchall()
+    loaded = {}
+    for database, schema, table in tables:
+        row = conn.execute(
+            f'select count(*) from "{database}"."{schema}"."{table}" '
+            "where _sdc_batched_at >= ?::timestamp",
+            [since.astimezone(UTC).replace(tzinfo=None)],
+        ).fetchone()
+        loaded[f"{schema}.{table}"] = int(row[0]) if row else 0
+    return loaded

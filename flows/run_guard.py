@@ -1,0 +1,31 @@
+"""What every flow run of the platform does around its steps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prefect.runtime import flow_run
+
+from flows.alerts import lateness_alert
+from pipeline.lock import warehouse_writer
+from pipeline.run_log import RunLog
+from sandbox.config import Settings
+
+
+@contextmanager
+def guarded_run(
+    settings: Settings, flow: str, environment: str, sla_seconds: float, wait_s: float
+) -> Iterator[RunLog]:
+    """Hold the warehouse's writer lock, alert when late, and log the run whatever happens."""
+    run_log = RunLog(run_id=str(flow_run.id), flow=flow, environment=environment)
+    with (
+        lateness_alert(flow, sla_seconds),
+        warehouse_writer(settings, holder=f"{flow} run {flow_run.name}", wait_s=wait_s),
+    ):
+        try:
+            yield run_log
+        except BaseException as error:
+            run_log.write(settings, "failed", f"{type(error).__name__}: {error}")
+            raise
+        run_log.write(settings, "completed")
