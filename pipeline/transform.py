@@ -89,7 +89,13 @@ def summarise(run_results: dict, seconds: float) -> BuildSummary:
     )
 
 
-def build(settings: Settings, *, full_refresh: bool = False) -> BuildSummary:
+def build(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    select: list[str] | None = None,
+    lookback_days: int | None = None,
+) -> BuildSummary:
     """`dbt build` (models, snapshots, tests) over the RAW files of this home.
 
     Raises TransformError when dbt could not run at all; failed models or tests are reported
@@ -98,7 +104,14 @@ def build(settings: Settings, *, full_refresh: bool = False) -> BuildSummary:
     run_results = target_dir(settings) / "run_results.json"
     run_results.unlink(missing_ok=True)
     started = time.monotonic()
-    result = run_dbt(settings, ["build", *(["--full-refresh"] if full_refresh else [])])
+    args = ["build"]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", *select]
+    if lookback_days is not None:  # reprocess changes of the last N days (a backfill)
+        args += ["--vars", json.dumps({"lookback_days": lookback_days})]
+    result = run_dbt(settings, args)
     seconds = time.monotonic() - started
     if result.returncode not in (0, 1) or not run_results.exists():
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
