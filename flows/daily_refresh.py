@@ -10,6 +10,7 @@ from flows import tasks
 from flows.alerts import alert_on_failure
 from flows.run_guard import guarded_run
 from pipeline.extract_load import JOBS
+from pipeline.run_log import RunLog
 from pipeline.warehouse import RAW_SOURCES
 from sandbox.config import load_settings
 
@@ -25,7 +26,7 @@ def daily_refresh(
     backfill_start: date | None = None,
     sla_seconds: float = 3600,
     build_reports: bool = True,
-) -> None:
+) -> RunLog:
     """The daily run. `backfill_start` makes dbt's incremental models reprocess every change
     since that day instead of the usual lookback window."""
     tasks.require_local(environment)
@@ -41,3 +42,4 @@ def daily_refresh(
         if build_reports:
             run_log.write(settings, "running")  # the site shows this run's numbers
             tasks.build_report_site(settings, run_log)
+    return run_log

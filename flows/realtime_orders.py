@@ -11,6 +11,7 @@ from prefect import flow
 from flows import tasks
 from flows.alerts import alert_on_failure
 from flows.run_guard import guarded_run
+from pipeline.run_log import RunLog
 from sandbox.config import load_settings
 
 REALTIME_JOB = "el-orders-realtime"
@@ -26,7 +27,7 @@ REALTIME_MODELS = ["+fct_orders"]
 )
 def realtime_orders(
     environment: str = "dev", sla_seconds: float = 600, build_reports: bool = True
-) -> None:
+) -> RunLog:
     tasks.require_local(environment)
     settings = load_settings()
     # Waits for a running daily_refresh rather than skipping: the page must catch up.
@@ -39,3 +40,4 @@ def realtime_orders(
         if build_reports:
             run_log.write(settings, "running")
             tasks.build_report_site(settings, run_log)
+    return run_log

@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pipeline import extract_load, reconcile, services
 from pipeline.exports import validate_exports
+from pipeline.lock import WarehouseBusyError
+from pipeline.run_log import RunLog
+from pipeline.scheduler import prefect_environment
 from sandbox import postgres
-from sandbox.config import Settings, load_settings
-
-DEMO_MONTHS = 6
-DEMO_ORDERS_PER_MONTH = 10_000
-
-
-class StageTimer:
-    """Wall-clock time per named stage, for the run summary."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        print(f"-- {name}", flush=True)
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.seconds[name] = time.monotonic() - started
+from sandbox.config import DEMO_MONTHS, DEMO_ORDERS_PER_MONTH, REPO_ROOT, Settings, load_settings
 
 
 def _parse_time(value: str) -> datetime:
@@ -112,30 +95,28 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
-    """The platform's main job on the embedded default: sources up, shop data, extract-load, checks.
+    """The platform's main job on the embedded default, as a one-off run of the daily flow.
 
     The first run generates the shop's history; every later run advances the shop to the
     real clock and moves only what changed since.
     """
+    from flows.daily_refresh import daily_refresh
     from sandbox import generator
 
-    timer = StageTimer()
-    with timer.stage("start sources (PostgreSQL, Stripe sandbox)"):
-        postgres.start(settings)
-        services.start_stripe_sandbox(settings)
+    postgres.start(settings)
     first_run = generator.shop_clock(settings) is None
     if first_run:
-        with timer.stage(f"generate {args.months} months x {args.orders_per_month} orders"):
-            generator.generate(settings, months=args.months, orders_per_month=args.orders_per_month)
-    with timer.stage("simulate the shop up to now"):
-        changes = generator.simulate(settings, until=datetime.now(UTC))
-    with timer.stage("validate marketing exports"):
-        validate_exports(settings.marketing_dir)
-    with timer.stage("extract-load (postgres, stripe, marketing in parallel)"):
-        runs = extract_load.run_jobs(settings)
-    with timer.stage("reconcile RAW with the sources"):
-        results = reconcile.reconcile(settings)
-    _print_summary(settings, first_run, timer, runs, results, changes)
+        print(f"-- generating {args.months} months x {args.orders_per_month:,} orders", flush=True)
+        generator.generate(settings, months=args.months, orders_per_month=args.orders_per_month)
+    run_log = daily_refresh(build_reports=not args.skip_reports)
+    _print_summary(settings, first_run, run_log)
+
+
+def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> None:
+    """A standing local deployment: Prefect server, work pool, deployments, worker."""
+    from pipeline import scheduler
+
+    scheduler.run(settings, port=args.port)
 
 
 def _print_counts(rows: dict[str, int]) -> None:
@@ -143,36 +124,35 @@ def _print_counts(rows: dict[str, int]) -> None:
         print(f"{name:45} {count:>12,}")
 
 
-def _print_summary(
-    settings: Settings,
-    first_run: bool,
-    timer: StageTimer,
-    runs: dict[str, extract_load.JobRun],
-    results: list[reconcile.TableReconciliation],
-    changes: dict[str, int],
-) -> None:
+def _print_summary(settings: Settings, first_run: bool, run_log: RunLog) -> None:
+    stages = {name: (seconds, rows, detail) for name, seconds, rows, detail in run_log.stages}
     print("\n== Summary:", "first run (full load)" if first_run else "incremental run")
-    print(f"{'RAW table':40} {'source rows':>12} {'RAW rows':>12} {'deleted at src':>15}  check")
-    for r in results:
-        print(
-            f"{r.source + '.' + r.table:40} {r.source_rows:>12,} {r.raw_rows:>12,} "
-            f"{r.deleted_at_source:>15,}  {'ok' if r.ok else 'MISMATCH'}"
-        )
-    if not first_run:
-        print("\nShop changes simulated since the last run:")
-        _print_counts({name: count for name, count in changes.items() if count})
+    loaded = {
+        table: rows
+        for name, (_, _, detail) in stages.items()
+        if name.startswith("el-")
+        for table, rows in detail.items()
+    }
+    reconciled = stages.get("reconcile", (0, None, {}))[2]
+    print(f"{'RAW table':40} {'source rows':>12} {'loaded now':>12}  check")
+    for table, source_rows in reconciled.items():
+        raw_table = table.split(".", 1)[0] + "." + table.split(".", 1)[1]
+        print(f"{table:40} {source_rows:>12,} {loaded.get(raw_table, 0):>12,}  exact")
+    print(f"\ndbt: {stages['dbt build'][2]['summary']}" if "dbt build" in stages else "")
+    if "report build" in stages:
+        print(f"reports: {stages['report build'][2]['summary']}")
     print("\nTime per stage:")
-    for name, seconds in timer.seconds.items():
-        print(f"  {name:60} {seconds:7.1f} s")
-    for run in runs.values():
-        print(f"    {run.job:58} {run.seconds:7.1f} s")
+    for name, (seconds, rows, _) in stages.items():
+        moved = f"  {rows:,} rows" if rows is not None else ""
+        print(f"  {name:30} {seconds:7.1f} s{moved}")
     print("\nWhere things are:")
     print(
         f"  shop PostgreSQL   postgresql://{settings.pg_user}@127.0.0.1:{settings.pg_port}/{settings.shop_db}"
     )
     print(f"  Stripe sandbox    {settings.stripe_api_base}/v1 (key {settings.stripe_api_key})")
     print(f"  marketing exports {settings.marketing_dir}")
-    print(f"  RAW warehouse     {settings.warehouse_dir}/raw_<source>.duckdb")
+    print(f"  warehouse         {settings.warehouse_dir} (raw_<source>.duckdb, analytics.duckdb)")
+    print(f"  report site       {REPO_ROOT / 'reports' / 'build'} (python3 -m http.server -d ...)")
     print(f"  logs              {settings.log_dir}")
 
 
@@ -209,16 +189,23 @@ def build_parser() -> argparse.ArgumentParser:
     command("reconcile", cmd_reconcile, "compare RAW with the sources")
     command("env", cmd_env, "print the environment for running `meltano` by hand")
     command("down", cmd_down, "stop the local sources")
-    demo = command("demo", cmd_demo, "the main job: sources, data, extract-load, reconcile")
+    demo = command("demo", cmd_demo, "the main job, once: the daily flow on the local shop")
     demo.add_argument("--months", type=float, default=DEMO_MONTHS)
     demo.add_argument("--orders-per-month", type=int, default=DEMO_ORDERS_PER_MONTH)
+    demo.add_argument("--skip-reports", action="store_true", help="no report site build")
+    scheduler = command("scheduler", cmd_scheduler, "Prefect server + worker + deployments")
+    scheduler.add_argument("--port", type=int, default=4200)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    settings = load_settings()
+    # Before Prefect is first imported: it reads its settings then.
+    for name, value in prefect_environment(settings).items():
+        os.environ.setdefault(name, value)
     try:
-        args.handler(load_settings(), args)
+        args.handler(settings, args)
     except (
         postgres.PostgresError,
         services.ServiceError,
@@ -226,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         reconcile.ReconciliationError,
         ValueError,
         FileNotFoundError,
+        WarehouseBusyError,
     ) as error:
         sys.exit(f"error: {error}")
 

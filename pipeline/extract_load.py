@@ -67,18 +67,27 @@ def prepare(settings: Settings) -> None:
         run_meltano(settings, ["state", "list"], settings.log_dir / "meltano-init.log")
 
 
-def run_meltano(settings: Settings, args: list[str], log_file: Path) -> None:
+def run_meltano(
+    settings: Settings, args: list[str], log_file: Path, timeout_s: float = 1800
+) -> None:
     """Run one Meltano command, its output in log_file; raise with the log's tail on failure."""
     env = {**os.environ, **meltano_env(settings)}
     with log_file.open("w") as log:
-        result = subprocess.run(
-            [meltano_executable(), *args],
-            cwd=MELTANO_PROJECT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
+        try:
+            result = subprocess.run(
+                [meltano_executable(), *args],
+                cwd=MELTANO_PROJECT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=timeout_s,
+            )
+        except subprocess.TimeoutExpired:
+            raise ExtractLoadError(
+                f"meltano {' '.join(args)} did not finish within {timeout_s:.0f} s and was "
+                f"stopped; log: {log_file}"
+            ) from None
     if result.returncode != 0:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
         raise ExtractLoadError(

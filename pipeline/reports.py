@@ -1,4 +1,4 @@
-"""Build the Evidence report site (reports/) from the marts: `npm run sources`, then `npm run build`.
+"""Build the Evidence report site (reports/) from the marts: `npm run sources`, `npm run build`.
 
 Both steps run with a time limit: offline, an unpatched Evidence hangs instead of failing
 (reports/scripts/patch-evidence.mjs explains why and fixes it).
@@ -99,23 +99,33 @@ def built_pages(output_dir: Path) -> list[str]:
 def build_site(
     settings: Settings,
     warehouse: str = "duckdb",
+    output_dir: Path | None = None,
     sources_timeout: float = SOURCES_TIMEOUT_S,
     build_timeout: float = BUILD_TIMEOUT_S,
 ) -> ReportBuild:
-    """Run `npm run sources` and `npm run build` in reports/; the site lands in reports/build."""
+    """Run `npm run sources` and `npm run build` in reports/.
+
+    The site lands in reports/build, or is moved to `output_dir` when given (the tests use this,
+    so that their build does not replace the one a developer is looking at).
+    """
     if not (REPORTS_DIR / "node_modules" / ".bin" / "evidence").exists():
         raise ReportBuildError(
             "reports/node_modules is missing: run `npm install` in reports/ (./run setup does)"
         )
     env = report_environment(settings, warehouse)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
-    output_dir = REPORTS_DIR / "build"
+    built = REPORTS_DIR / "build"
     # Evidence copies its output over ./build; start clean so no page of an old build survives.
-    shutil.rmtree(output_dir, ignore_errors=True)
+    shutil.rmtree(built, ignore_errors=True)
     sources_seconds = _run_step(
         "sources", env, sources_timeout, settings.log_dir / "reports-sources.log"
     )
     build_seconds = _run_step("build", env, build_timeout, settings.log_dir / "reports-build.log")
+    if output_dir is None:
+        output_dir = built
+    else:
+        shutil.rmtree(output_dir, ignore_errors=True)
+        shutil.move(built, output_dir)
     site_bytes = sum(f.stat().st_size for f in output_dir.rglob("*") if f.is_file())
     return ReportBuild(
         seconds=sources_seconds + build_seconds,

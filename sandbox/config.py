@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The demo shop's size when nothing else is asked for: quick to load, big enough to show.
+DEMO_MONTHS = 6
+DEMO_ORDERS_PER_MONTH = 10_000
 
 
 @dataclass(frozen=True)
