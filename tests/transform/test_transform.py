@@ -281,14 +281,15 @@ def test_the_snowflake_adapter_builds_the_project_on_fakesnow(
         assert result.returncode == 0, tail
         return json.loads((tmp_path / "target" / "run_results.json").read_text())
 
+    # warn: the payments reconciliation flags the charge of the order deleted above
     first = build_on_fakesnow("build")
     statuses = {r["unique_id"]: r["status"] for r in first["results"]}
-    assert set(statuses.values()) <= {"success", "pass"}
+    assert set(statuses.values()) <= {"success", "pass", "warn"}
     assert sum(uid.startswith("model.") for uid in statuses) >= 30
     assert sum(uid.startswith("unit_test.") for uid in statuses) >= 5
 
     second = build_on_fakesnow(
         "build", "--select", "config.materialized:incremental", "config.materialized:snapshot"
     )
-    assert {r["status"] for r in second["results"]} <= {"success", "pass"}
+    assert {r["status"] for r in second["results"]} <= {"success", "pass", "warn"}
     assert any(r["unique_id"].startswith("snapshot.") for r in second["results"])
