@@ -30,6 +30,7 @@ def build(path: Path, now: datetime | None = None) -> Path:
         con.execute("select setseed(0.42)")
         _orders(con, start, now)
         _derived(con)
+        _pipeline_runs(con, now)
     finally:
         con.close()
     return path
@@ -48,7 +49,8 @@ def _orders(con: duckdb.DuckDBPyConnection, start: datetime, now: datetime) -> N
             'Product ' || i as product_name,
             i % 6 as category_id,
             ['Bags', 'Shoes', 'Tops', 'Audio', 'Kitchen', 'Fitness'][i % 6 + 1] as category_name,
-            ['Accessories', 'Apparel', 'Apparel', 'Electronics', 'Home', 'Sports'][i % 6 + 1] as department,
+            ['Accessories', 'Apparel', 'Apparel', 'Electronics', 'Home', 'Sports'][i % 6 + 1]
+                as department,
             'USD' as currency,
             cast(10 + (i * 7) % 90 as decimal(18, 2)) as price,
             cast((10 + (i * 7) % 90) * 0.55 as decimal(18, 2)) as unit_cost,
@@ -65,7 +67,8 @@ def _orders(con: duckdb.DuckDBPyConnection, start: datetime, now: datetime) -> N
             select
                 i as order_id,
                 1 + cast(floor(random() * {DAYS * ORDERS_PER_DAY // 3}) as integer) as customer_id,
-                timestamp '{start}' + to_seconds(cast(floor(random() * {seconds}) as bigint)) as placed_at,
+                timestamp '{start}'
+                    + to_seconds(cast(floor(random() * {seconds}) as bigint)) as placed_at,
                 {channels}[1 + cast(floor(random() * {len(CHANNELS)}) as integer)] as channel,
                 random() as r_status,
                 cast(20 + floor(random() * 18000) / 100 as decimal(18, 2)) as subtotal
@@ -86,8 +89,8 @@ def _orders(con: duckdb.DuckDBPyConnection, start: datetime, now: datetime) -> N
             'US' as shipping_country_code,
             'USD' as currency,
             subtotal,
-            cast(case when order_id % 5 = 0 then round(subtotal * 0.1, 2) else 0 end as decimal(18, 2))
-                as discount_amount,
+            cast(case when order_id % 5 = 0 then round(subtotal * 0.1, 2) else 0 end
+                as decimal(18, 2)) as discount_amount,
             cast(4.99 as decimal(18, 2)) as shipping_amount,
             cast(round(subtotal * 0.08, 2) as decimal(18, 2)) as tax_amount,
             placed_at,
@@ -99,6 +102,30 @@ def _orders(con: duckdb.DuckDBPyConnection, start: datetime, now: datetime) -> N
         alter table marts.fct_orders add column order_total decimal(18, 2);
         update marts.fct_orders
             set order_total = subtotal - discount_amount + shipping_amount + tax_amount;
+        """
+    )
+
+
+def _pipeline_runs(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    """The orchestration's run log as the cost page expects it (ops.pipeline_runs)."""
+    con.execute(
+        f"""
+        create schema ops;
+        create table ops.pipeline_runs as
+        select
+            'run-' || day.n as run_id,
+            'daily' as flow_name,
+            stage.name as stage,
+            case when day.n = 3 and stage.name = 'dbt build' then 'failed' else 'completed' end
+                as status,
+            timestamp '{now}' - to_days(cast(day.n as integer)) as started_at,
+            timestamp '{now}' - to_days(cast(day.n as integer)) + to_seconds(stage.seconds)
+                as finished_at,
+            stage.rows_moved
+        from range(0, 14) day(n)
+        cross join (
+            values ('extract-load', 84, 60000), ('dbt build', 21, 0), ('report build', 70, 0)
+        ) stage(name, seconds, rows_moved)
         """
     )
 
@@ -279,7 +306,8 @@ def _derived(con: duckdb.DuckDBPyConnection) -> None:
             select distinct placed_on as performance_date from marts.fct_orders
         ),
         campaigns as (
-            select distinct channel, coalesce(campaign_id, 'none') as campaign_id from marts.fct_orders
+            select distinct channel, coalesce(campaign_id, 'none') as campaign_id
+            from marts.fct_orders
         ),
         attributed as (
             select
@@ -343,7 +371,8 @@ def _derived(con: duckdb.DuckDBPyConnection) -> None:
             case when order_id % 499 = 0 then order_total else 0 end as disputed_amount,
             cast(0 as decimal(18, 2)) as dispute_lost_amount,
             case when is_paid then order_total else 0 end - refunded_amount
-                - cast(round(order_total * 0.029 + 0.30, 2) as decimal(18, 2)) as net_settled_amount,
+                - cast(round(order_total * 0.029 + 0.30, 2) as decimal(18, 2))
+                as net_settled_amount,
             is_paid as is_shop_succeeded,
             is_paid as is_stripe_succeeded,
             placed_at as attempted_at,

@@ -136,12 +136,17 @@ class Chromium:
                 urlsplit(url).hostname not in LOCAL_HOSTS
             ):
                 self.log.blocked.append(url)
-                self.send("Fetch.failRequest", {"requestId": params["requestId"], "errorReason": "BlockedByClient"})
+                self.send(
+                    "Fetch.failRequest",
+                    {"requestId": params["requestId"], "errorReason": "BlockedByClient"},
+                )
             else:
                 self.send("Fetch.continueRequest", {"requestId": params["requestId"]})
         elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
             self.log.console_errors.append(
-                " ".join(str(arg.get("value", arg.get("description", ""))) for arg in params["args"])
+                " ".join(
+                    str(arg.get("value", arg.get("description", ""))) for arg in params["args"]
+                )
             )
         elif method == "Runtime.exceptionThrown":
             details = params["exceptionDetails"]
@@ -149,7 +154,9 @@ class Chromium:
                 details.get("exception", {}).get("description") or details.get("text", "")
             )
         elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
-            self.log.console_errors.append(f"{params['entry'].get('url', '')}: {params['entry']['text']}")
+            self.log.console_errors.append(
+                f"{params['entry'].get('url', '')}: {params['entry']['text']}"
+            )
         elif method == "Network.loadingFailed" and not params.get("canceled"):
             self.log.failed.append(params.get("errorText", ""))
         elif method == "Network.responseReceived" and params["response"]["status"] >= 400:
@@ -215,7 +222,12 @@ class Chromium:
         height = self.evaluate("Math.ceil(document.documentElement.scrollHeight)")
         self.send(
             "Emulation.setDeviceMetricsOverride",
-            {"width": self.width, "height": max(height, self.height), "deviceScaleFactor": 1, "mobile": False},
+            {
+                "width": self.width,
+                "height": max(height, self.height),
+                "deviceScaleFactor": 1,
+                "mobile": False,
+            },
         )
         self.settle(0.5)
         data = self.send("Page.captureScreenshot", {"format": "png"})["data"]

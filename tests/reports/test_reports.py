@@ -1,0 +1,225 @@
+"""The report site: it builds offline, shows the warehouse's numbers, and works in a browser.
+
+One build (on a small marts fixture, tests/reports/marts_fixture.py) is shared by all tests.
+Nothing is skipped: without reports/node_modules or Debian's chromium the tests fail and say
+which setup step is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import duckdb
+import marts_fixture
+import pytest
+import yaml
+from headless_chromium import CHROMIUM, Chromium
+
+from pipeline.reports import REPORTS_DIR, ReportBuild, build_site
+from sandbox.config import REPO_ROOT, load_settings
+
+PAGES = ["/", "/costs/", "/customers/", "/marketing/", "/payments/", "/products/", "/real-time/"]
+# Every page says how fresh its data is; these say what the page is about.
+PAGE_HEADINGS = {
+    "/": "Executive revenue",
+    "/costs/": "Cost and operations",
+    "/customers/": "Customers",
+    "/marketing/": "Marketing",
+    "/payments/": "Payments",
+    "/products/": "Products",
+    "/real-time/": "Real-time orders",
+}
+ERROR_BOXES = '[class*="border-negative/50"]'  # Evidence's query and component error boxes
+ARTIFACTS = Path(os.environ.get("REPORTS_ARTIFACTS_DIR", REPO_ROOT / ".local" / "test-artifacts"))
+
+
+@dataclass(frozen=True)
+class Site:
+    build: ReportBuild
+    warehouse: Path
+
+    def sql(self, query: str) -> tuple:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.sql(query).fetchone()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    if not (REPORTS_DIR / "node_modules" / ".bin" / "evidence").exists():
+        pytest.fail("reports/node_modules is missing: run `npm install` in reports/ (./run setup)")
+    home = tmp_path_factory.mktemp("reports-home")
+    warehouse = marts_fixture.build(home / "warehouse" / "analytics.duckdb")
+    settings = replace(load_settings(), home=home)
+    build = build_site(settings, output_dir=home / "site", build_timeout=900)
+    return Site(build=build, warehouse=warehouse)
+
+
+@pytest.fixture(scope="module")
+def served(site: Site) -> Iterator[str]:
+    """The built site on 127.0.0.1, as any static web server would serve it."""
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Handler, directory=str(site.build.output_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Chromium]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (./run setup)")
+    with Chromium() as chromium:
+        yield chromium
+
+
+def figure(text: str) -> float:
+    """The number in a rendered figure: '$1,234.56' -> 1234.56."""
+    found = re.search(r"-?[\d,]+(?:\.\d+)?", text)
+    assert found, f"no number in {text!r}"
+    return float(found.group().replace(",", ""))
+
+
+def prerendered_figure(site: Site, page: str, name: str) -> str:
+    html = (site.build.output_dir / page.strip("/") / "index.html").read_text()
+    found = re.search(rf'data-figure="{name}"[^>]*>(.*?)</span>', html, re.S)
+    assert found, f"{page} has no figure {name}"
+    return re.sub(r"<[^>]+>", "", found.group(1))
+
+
+# -- the fixture ------------------------------------------------------------------------------
+def test_marts_fixture_matches_dbt(tmp_path: Path) -> None:
+    """Every table and column of the fixture is one the dbt marts document."""
+    documented: dict[str, set[str]] = {}
+    for spec in (REPO_ROOT / "transform" / "models" / "marts").rglob("*.yml"):
+        for model in yaml.safe_load(spec.read_text()).get("models", []):
+            documented[model["name"]] = {c["name"] for c in model.get("columns", [])}
+    path = marts_fixture.build(tmp_path / "analytics.duckdb")
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.sql(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = 'marts'"
+        ).fetchall()
+    fixture: dict[str, set[str]] = {}
+    for table, column in rows:
+        fixture.setdefault(table, set()).add(column)
+    for table, columns in fixture.items():
+        assert table in documented, f"marts.{table} is not a dbt mart"
+        assert columns <= documented[table], f"{table}: not in dbt: {columns - documented[table]}"
+
+
+# -- the build --------------------------------------------------------------------------------
+def test_site_builds_offline_with_every_page(site: Site) -> None:
+    build = site.build
+    assert build.pages == PAGES
+    for page in PAGES:
+        html = (build.output_dir / page.strip("/") / "index.html").read_text()
+        assert PAGE_HEADINGS[page] in html
+    data = build.output_dir / "data"
+    largest = max(f.stat().st_size for f in data.rglob("*.parquet"))
+    assert largest < 2_000_000, "a source query returns too many rows: aggregate it"
+    print(build.describe())
+
+
+def test_month_to_date_net_revenue_matches_the_mart(site: Site) -> None:
+    (expected, today) = site.sql(
+        """
+        with as_of as (select cast(max(placed_at) as date) as today from marts.fct_orders)
+        select sum(net_revenue), min(today)
+        from marts.fct_daily_revenue, as_of
+        where revenue_date between date_trunc('month', today) and today
+        """
+    )
+    shown = prerendered_figure(site, "/", "mtd-net-revenue")
+    assert today.strftime("%B %Y") in shown
+    assert figure(shown.split(" is ")[1]) == pytest.approx(float(expected), abs=0.005)
+
+
+def test_reconciliation_exceptions_match_the_mart(site: Site) -> None:
+    (expected,) = site.sql(
+        "select count(*) from marts.fct_payment_reconciliation "
+        "where reconciliation_status not in ('matched', 'not_paid')"
+    )
+    assert expected > 0, "the fixture should have exceptions to show"
+    assert figure(prerendered_figure(site, "/payments/", "payments-exceptions")) == expected
+
+
+def test_real_time_page_says_how_fresh_it_is(site: Site) -> None:
+    (newest,) = site.sql("select max(placed_at) from marts.fct_orders")
+    shown = prerendered_figure(site, "/real-time/", "as-of-time")
+    assert f"as of {newest:%H:%M} UTC" in shown
+
+
+def test_cost_page_counts_the_pipeline_runs(site: Site) -> None:
+    (expected,) = site.sql(
+        "select count(*) from ops.pipeline_runs where started_at >= current_date - interval 90 days"
+    )
+    assert figure(prerendered_figure(site, "/costs/", "pipeline-runs")) == expected
+
+
+# -- the browser ------------------------------------------------------------------------------
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_offline_in_chromium(
+    site: Site, served: str, browser: Chromium, page: str
+) -> None:
+    browser.open(served + page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.screenshot(ARTIFACTS / f"reports{page.rstrip('/').replace('/', '-') or '-index'}.png")
+    log = browser.log
+    assert log.blocked == [], "the page tried to reach beyond 127.0.0.1"
+    assert log.console_errors == [] and log.exceptions == [], log
+    assert log.failed == [], log
+    errors = browser.evaluate(
+        f"[...document.querySelectorAll('{ERROR_BOXES}')].map(e => e.innerText)"
+    )
+    assert errors == []
+    text = browser.text()
+    assert PAGE_HEADINGS[page] in text
+    if page != "/real-time/":
+        assert "Last updated as of" in text
+
+
+def test_executive_figures_in_the_browser(site: Site, served: str, browser: Chromium) -> None:
+    browser.open(served + "/")
+    shown = browser.evaluate(
+        "document.querySelector('[data-figure=\"mtd-net-revenue\"]').innerText"
+    )
+    assert shown == prerendered_figure(site, "/", "mtd-net-revenue").strip()
+
+
+def test_filters_query_the_data_in_the_browser(site: Site, served: str, browser: Chromium) -> None:
+    """Choosing a channel re-runs the page's queries in the browser's DuckDB, offline."""
+    (expected,) = site.sql(
+        "select count(*) from marts.customer_lifetime_value "
+        "where lifetime_orders > 0 and acquisition_channel = 'email'"
+    )
+    browser.open(served + "/customers/")
+    before = figure(browser.evaluate(CUSTOMER_COUNT))
+    browser.evaluate(
+        "[...document.querySelectorAll('button')]"
+        ".find(b => b.innerText.includes('All channels')).click()"
+    )
+    browser.wait_for("document.querySelector('[role=option][data-value=\"email\"]')")
+    browser.evaluate("document.querySelector('[role=option][data-value=\"email\"]').click()")
+    browser.wait_for(f"{CUSTOMER_COUNT} !== {before!r} && {CUSTOMER_COUNT}")
+    browser.settle()
+    assert figure(browser.evaluate(CUSTOMER_COUNT)) == expected
+    assert browser.log.blocked == [] and browser.log.console_errors == []
+    browser.screenshot(ARTIFACTS / "reports-customers-email.png")
+
+
+CUSTOMER_COUNT = "document.querySelector('[data-figure=\"customer-count\"]').innerText"
