@@ -10,6 +10,7 @@ bookmarks there would make this module's loads incremental.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -65,6 +66,7 @@ def shop() -> Iterator[Settings]:
         yield settings
     finally:
         postgres.stop(settings)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @dataclass(frozen=True)
