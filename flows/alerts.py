@@ -15,7 +15,10 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import Flow, FlowRun, State
+from prefect.client.schemas.sorting import TaskRunSort
 from prefect.runtime import flow_run as current_flow_run
 
 logger = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ def send_alert(text: str, fields: dict[str, str]) -> None:
         logger.error("could not deliver the alert to the webhook: %s", error)
 
 
-def _describe_failure(flow_run: FlowRun, state: State) -> str:
+def _describe_failure(state: State) -> str:
     message = state.message or ""
     try:
         result = state.result(raise_on_failure=False)
@@ -57,14 +60,30 @@ def _describe_failure(flow_run: FlowRun, state: State) -> str:
     return message
 
 
+def _failed_steps(flow_run: FlowRun) -> str:
+    """The names of the flow run's task runs that failed or crashed."""
+    try:
+        with get_client(sync_client=True) as client:
+            task_runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])),
+                sort=TaskRunSort.EXPECTED_START_TIME_DESC,
+                limit=200,
+            )
+    except Exception as error:  # the alert goes out even when the API does not answer
+        return f"unknown ({error})"
+    failed = sorted({run.name for run in task_runs if run.state and run.state.is_failed()})
+    return ", ".join(failed) or "the flow itself"
+
+
 def alert_on_failure(flow: Flow, flow_run: FlowRun, state: State) -> None:
-    """Flow hook for on_failure and on_crashed."""
+    """Flow hook for on_failure and on_crashed: one alert per failed run."""
     send_alert(
         f":red_circle: *{flow.name}* run *{flow_run.name}* {state.name.lower()}",
         {
             "flow run": f"{flow_run.name} ({flow_run.id})",
+            "failed step": _failed_steps(flow_run),
             "state": state.name,
-            "error": _describe_failure(flow_run, state)[:1500],
+            "error": _describe_failure(state)[:1500],
             "parameters": json.dumps(flow_run.parameters, default=str),
         },
     )

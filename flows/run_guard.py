@@ -17,12 +17,13 @@ from sandbox.config import Settings
 def guarded_run(
     settings: Settings, flow: str, environment: str, sla_seconds: float, wait_s: float
 ) -> Iterator[RunLog]:
-    """Hold the warehouse's writer lock, alert when late, and log the run whatever happens."""
-    run_log = RunLog(run_id=str(flow_run.id), flow=flow, environment=environment)
+    """Hold the warehouse's writer lock, alert when late, and log the run whatever happens.
+    The run log's start is when the lock was taken: waiting for it is not part of the run."""
     with (
         lateness_alert(flow, sla_seconds),
         warehouse_writer(settings, holder=f"{flow} run {flow_run.name}", wait_s=wait_s),
     ):
+        run_log = RunLog(run_id=str(flow_run.id), flow=flow, environment=environment)
         try:
             yield run_log
         except BaseException as error:

@@ -41,6 +41,9 @@ def meltano_env(settings: Settings) -> dict[str, str]:
         **settings.as_environment(),
         "MELTANO_ENVIRONMENT": "dev",
         "STRIPE_API_BASE": settings.stripe_api_base,
+        # Meltano's working files (catalogs, configs of a running plugin) belong to this home,
+        # so runs from two homes never overwrite each other's; the plugins are shared.
+        "MELTANO_SYS_DIR_ROOT": str(_sys_dir(settings)),
         # Bookmarks and Meltano's run history belong to this home, not to the checkout.
         "MELTANO_STATE_BACKEND_URI": f"file://{settings.home}/meltano/state",
         "MELTANO_DATABASE_URI": f"sqlite:///{settings.home}/meltano/meltano.db",
@@ -53,6 +56,10 @@ def meltano_executable() -> str:
     return str(Path(sys.executable).with_name("meltano"))
 
 
+def _sys_dir(settings: Settings) -> Path:
+    return settings.home / "meltano" / "sys"
+
+
 def prepare(settings: Settings) -> None:
     """Create the folders the jobs write to and Meltano's system database, once."""
     for directory in (
@@ -60,8 +67,13 @@ def prepare(settings: Settings) -> None:
         settings.log_dir,
         settings.home / "tmp",
         settings.home / "meltano" / "state",
+        _sys_dir(settings),
     ):
         directory.mkdir(parents=True, exist_ok=True)
+    for plugin_type in ("extractors", "loaders"):
+        link = _sys_dir(settings) / plugin_type
+        if not link.exists():
+            link.symlink_to(MELTANO_PROJECT / ".meltano" / plugin_type)
     # Parallel `meltano run`s on a fresh home would race to create Meltano's system database.
     if not (settings.home / "meltano" / "meltano.db").exists():
         run_meltano(settings, ["state", "list"], settings.log_dir / "meltano-init.log")

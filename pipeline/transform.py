@@ -31,6 +31,7 @@ class BuildSummary:
     tests_failed: int
     skipped: int
     seconds: float
+    failed_nodes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -42,6 +43,7 @@ class BuildSummary:
             f"{self.tests_passed} tests passed, {self.tests_warned} warned, "
             f"{self.tests_failed} failed; {self.models_failed + self.snapshots_failed} failed, "
             f"{self.skipped} skipped; {self.seconds:.1f} s"
+            + (f"; failed: {', '.join(self.failed_nodes)}" if self.failed_nodes else "")
         )
 
 
@@ -86,6 +88,11 @@ def summarise(run_results: dict, seconds: float) -> BuildSummary:
         tests_failed=counts["test", "fail"] + counts["test", "error"],
         skipped=sum(n for (_, status), n in counts.items() if status == "skipped"),
         seconds=seconds,
+        failed_nodes=tuple(
+            result["unique_id"]
+            for result in run_results["results"]
+            if result["status"] in ("error", "fail")
+        ),
     )
 
 
@@ -96,7 +103,8 @@ def build(
     select: list[str] | None = None,
     lookback_days: int | None = None,
 ) -> BuildSummary:
-    """`dbt build` (models, snapshots, tests) over the RAW files of this home.
+    """`dbt build` (models, snapshots, tests) over the RAW files of this home; `select` builds
+    part of the project, with only the tests that need nothing outside it.
 
     Raises TransformError when dbt could not run at all; failed models or tests are reported
     in the summary (`summary.ok`), with dbt's log in <home>/logs/dbt/dbt.log.
@@ -108,7 +116,7 @@ def build(
     if full_refresh:
         args.append("--full-refresh")
     if select:
-        args += ["--select", *select]
+        args += ["--select", *select, "--indirect-selection", "cautious"]
     if lookback_days is not None:  # reprocess changes of the last N days (a backfill)
         args += ["--vars", json.dumps({"lookback_days": lookback_days})]
     result = run_dbt(settings, args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,32 +21,37 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def test_home() -> Iterator[Path]:
-    # Not pytest's tmp_path: the postgres system user must be able to traverse it.
-    home = Path(tempfile.mkdtemp(prefix="shop-tests-", dir="/tmp"))
+def new_settings(prefix: str) -> Settings:
+    """Settings of a home of its own, on free ports."""
+    # Not pytest's tmp_path: the postgres system user must be able to traverse the home.
+    home = Path(tempfile.mkdtemp(prefix=f"shop-{prefix}-", dir="/tmp"))
     home.chmod(0o755)
-    yield home
+    return replace(load_settings(), home=home, pg_port=free_port(), stripe_port=free_port())
 
 
-@pytest.fixture(scope="session")
-def settings(test_home: Path) -> Settings:
-    return replace(
-        load_settings(),
-        home=test_home,
-        pg_port=free_port(),
-        stripe_port=free_port(),
-    )
-
-
-@pytest.fixture(scope="session")
-def pg(settings: Settings) -> Iterator[Settings]:
-    """A running PostgreSQL with the shop and sandbox databases; stopped after the session."""
+@contextmanager
+def running_postgres(settings: Settings) -> Iterator[Settings]:
     postgres.start(settings)
     try:
         yield settings
     finally:
         postgres.stop(settings)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Settings]:
+    """A running PostgreSQL with the shop and sandbox databases, shared by the session:
+    for tests that recreate the schemas they use."""
+    with running_postgres(new_settings("session")) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def shop_home(request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """A home of the module's own (PostgreSQL, RAW files, Meltano bookmarks), for tests whose
+    state carries over between steps."""
+    with running_postgres(new_settings(request.module.__name__.rsplit(".", 1)[-1])) as settings:
+        yield settings
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,213 @@
+"""The Prefect flows end to end on a small local shop, under Prefect's test harness, with a
+webhook receiver on 127.0.0.1 standing in for Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.sorting import TaskRunSort
+from prefect.settings import PREFECT_API_URL
+from prefect.testing.utilities import prefect_test_harness
+
+from flows import tasks
+from flows.daily_refresh import daily_refresh
+from flows.realtime_orders import REALTIME_TABLES, realtime_orders
+from pipeline import services
+from sandbox import generator, postgres
+from sandbox.config import REPO_ROOT, Settings
+
+pytestmark = pytest.mark.integration
+
+
+class WebhookReceiver:
+    """Collects the JSON bodies POSTed to it."""
+
+    def __init__(self) -> None:
+        self.payloads: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.payloads.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/slack"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def texts(self) -> list[str]:
+        return [payload["text"] for payload in self.payloads]
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def shop(shop_home: Settings, webhook: WebhookReceiver) -> Iterator[Settings]:
+    """A small shop reaching now, the flows pointed at it through the environment."""
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    generator.generate(shop_home, months=0.05, orders_per_month=60_000, seed=11, end=end)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in shop_home.as_environment().items():
+            patch.setenv(name, value)
+        patch.setenv("ALERT_WEBHOOK_URL", webhook.url)
+        with prefect_test_harness(server_startup_timeout=90):
+            yield shop_home
+    services.stop_stripe_sandbox(shop_home)
+
+
+def run_log(settings: Settings) -> list[dict]:
+    path = settings.warehouse_dir / "analytics.duckdb"
+    with duckdb.connect(str(path), read_only=True) as conn:
+        result = conn.execute("select * from ops.pipeline_runs order by started_at")
+        columns = [column[0] for column in result.description]
+        return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def stages_of(settings: Settings, run_id: str) -> dict[str, dict]:
+    path = settings.warehouse_dir / "analytics.duckdb"
+    with duckdb.connect(str(path), read_only=True) as conn:
+        rows = conn.execute(
+            "select stage, rows, detail from ops.pipeline_stages where run_id = ?", [run_id]
+        ).fetchall()
+    return {stage: {"rows": rows, **json.loads(detail)} for stage, rows, detail in rows}
+
+
+def test_daily_refresh_runs_end_to_end(shop: Settings, webhook: WebhookReceiver) -> None:
+    state = daily_refresh(build_reports=False, return_state=True)
+    assert state.is_completed(), state.message
+    last = run_log(shop)[-1]
+    assert last["flow"] == "daily_refresh" and last["status"] == "completed"
+    assert last["rows_loaded"] > 10_000
+    assert last["models_built"] > 20 and last["tests_passed"] > 50 and last["tests_failed"] == 0
+    stages = stages_of(shop, last["run_id"])
+    assert {"el-postgres", "el-stripe", "el-marketing", "reconcile", "dbt build"} <= set(stages)
+    assert stages["el-postgres"]["postgres.orders"] > 0
+    assert webhook.payloads == []
+
+
+def test_realtime_orders_moves_only_orders(shop: Settings, webhook: WebhookReceiver) -> None:
+    time.sleep(2)  # let the shop take a few orders
+    state = realtime_orders(build_reports=False, return_state=True)
+    assert state.is_completed(), state.message
+    last = run_log(shop)[-1]
+    assert last["flow"] == "realtime_orders" and last["status"] == "completed"
+    loaded = stages_of(shop, last["run_id"])["el-orders-realtime"]
+    moved_tables = {key for key, rows in loaded.items() if key != "rows" and rows}
+    assert moved_tables, "the shop took orders, so the realtime run moves some"
+    assert moved_tables <= {f"postgres.{table}" for table in REALTIME_TABLES}
+    assert webhook.payloads == []
+
+
+def test_a_failing_step_sends_exactly_one_alert(shop: Settings, webhook: WebhookReceiver) -> None:
+    bad_file = shop.marketing_dir / "marketing_spend" / "marketing_spend_2000-01-01.csv"
+    bad_file.write_text("date,channel,campaign_id,campaign_name,spend,currency\n2000-01-01,x\n")
+    webhook.payloads.clear()
+    try:
+        state = daily_refresh(build_reports=False, return_state=True)
+    finally:
+        bad_file.unlink()
+    assert state.is_failed()
+    assert len(webhook.payloads) == 1
+    alert = webhook.payloads[0]
+    fields = {
+        f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for f in alert["blocks"][1]["fields"]
+    }
+    assert "daily_refresh" in alert["text"] and "failed" in alert["text"]
+    assert fields["*failed step*"].startswith("check_exports")
+    assert f"{bad_file}:2: expected 6 fields, got 2" in fields["*error*"]
+    assert run_log(shop)[-1]["status"] == "failed"
+
+
+def test_a_late_run_sends_the_lateness_alert(shop: Settings, webhook: WebhookReceiver) -> None:
+    webhook.payloads.clear()
+    state = realtime_orders(sla_seconds=1, build_reports=False, return_state=True)
+    assert state.is_completed()
+    assert len(webhook.payloads) == 1
+    assert "realtime_orders" in webhook.texts()[0] and "is late" in webhook.texts()[0]
+    assert "not finished after 1 s" in webhook.texts()[0]
+
+
+def test_extract_load_retries_until_postgres_is_back(shop: Settings) -> None:
+    """PostgreSQL down when the job starts: the task's retry catches up once it is back."""
+
+    @flow
+    def extract_postgres() -> float:
+        return tasks.extract_load_job(shop, "el-postgres")
+
+    postgres.stop(shop)
+    # Meltano takes several seconds to start the tap: the first attempt meets a closed port.
+    restart = threading.Timer(20, postgres.start, args=[shop])
+    restart.start()
+    state = extract_postgres(return_state=True)
+    restart.join()
+    assert state.is_completed(), state.message
+
+    async def attempts() -> int:
+        async with get_client() as client:
+            runs = await client.read_task_runs(sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=50)
+        return max(run.run_count for run in runs if run.name.startswith("extract_load_job"))
+
+    assert asyncio.run(attempts()) >= 2
+
+
+def test_two_flows_at_once_never_write_together(shop: Settings) -> None:
+    threads = [
+        threading.Thread(target=daily_refresh, kwargs={"build_reports": False}),
+        threading.Thread(target=realtime_orders, kwargs={"build_reports": False}),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=900)
+    runs = run_log(shop)[-2:]
+    assert {run["flow"] for run in runs} == {"daily_refresh", "realtime_orders"}
+    assert all(run["status"] == "completed" for run in runs)
+    first, second = sorted(runs, key=lambda run: run["started_at"])
+    assert first["finished_at"] <= second["started_at"], "the second run waited for the first"
+
+
+def test_prefect_yaml_deploys_the_documented_schedules(shop: Settings) -> None:
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "SHOP_REPO_ROOT": str(REPO_ROOT),
+    }
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    subprocess.run(
+        [prefect, "work-pool", "create", "shop-local", "--type", "process"], env=env, check=True
+    )
+    subprocess.run([prefect, "deploy", "--all"], env=env, cwd=REPO_ROOT, check=True, timeout=300)
+
+    async def schedules() -> dict[str, str]:
+        async with get_client() as client:
+            deployments = await client.read_deployments()
+        return {d.name: d.schedules[0].schedule.cron for d in deployments}
+
+    assert asyncio.run(schedules()) == {"daily": "0 6 * * *", "every-15-minutes": "*/15 * * * *"}
+    declared = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
+    assert {d["work_pool"]["name"] for d in declared["deployments"]} == {"shop-local"}
