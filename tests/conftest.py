@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import services
 from sandbox import postgres
 from sandbox.config import Settings, load_settings
 
@@ -31,11 +33,14 @@ def new_settings(prefix: str) -> Settings:
 
 @contextmanager
 def running_postgres(settings: Settings) -> Iterator[Settings]:
+    """PostgreSQL running in the home for the block; the home is removed afterwards."""
     postgres.start(settings)
     try:
         yield settings
     finally:
+        services.stop_stripe_sandbox(settings)
         postgres.stop(settings)
+        shutil.rmtree(settings.home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

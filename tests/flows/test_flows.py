@@ -27,7 +27,6 @@ from prefect.testing.utilities import prefect_test_harness
 from flows import tasks
 from flows.daily_refresh import daily_refresh
 from flows.realtime_orders import REALTIME_TABLES, realtime_orders
-from pipeline import services
 from sandbox import generator, postgres
 from sandbox.config import REPO_ROOT, Settings
 
@@ -77,7 +76,6 @@ def shop(shop_home: Settings, webhook: WebhookReceiver) -> Iterator[Settings]:
         patch.setenv("ALERT_WEBHOOK_URL", webhook.url)
         with prefect_test_harness(server_startup_timeout=90):
             yield shop_home
-    services.stop_stripe_sandbox(shop_home)
 
 
 def run_log(settings: Settings) -> list[dict]:

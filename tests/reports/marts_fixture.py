@@ -12,23 +12,30 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.run_log import RUNS_DDL
+
 DAYS = 130
 ORDERS_PER_DAY = 40
 CHANNELS = ("organic_search", "paid_search", "paid_social", "email", "direct", "affiliate")
 PAID_CHANNELS = ("paid_search", "paid_social", "email", "affiliate")
 
 
-def build(path: Path, now: datetime | None = None) -> Path:
+def build(
+    path: Path,
+    now: datetime | None = None,
+    days: int = DAYS,
+    orders_per_day: int = ORDERS_PER_DAY,
+) -> Path:
     """Write the marts into a new DuckDB file at `path` (schema marts, like dbt's duckdb target)."""
     now = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
-    start = (now - timedelta(days=DAYS)).replace(hour=0, minute=0, second=0)
+    start = (now - timedelta(days=days)).replace(hour=0, minute=0, second=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     con = duckdb.connect(str(path))
     try:
         con.execute("create schema marts")
         con.execute("select setseed(0.42)")
-        _orders(con, start, now)
+        _orders(con, start, now, days * orders_per_day)
         _derived(con)
         _pipeline_runs(con, now)
     finally:
@@ -36,7 +43,7 @@ def build(path: Path, now: datetime | None = None) -> Path:
     return path
 
 
-def _orders(con: duckdb.DuckDBPyConnection, start: datetime, now: datetime) -> None:
+def _orders(con: duckdb.DuckDBPyConnection, start: datetime, now: datetime, orders: int) -> None:
     seconds = int((now - start).total_seconds())
     channels = "[" + ", ".join(f"'{c}'" for c in CHANNELS) + "]"
     con.execute(
@@ -66,13 +73,13 @@ def _orders(con: duckdb.DuckDBPyConnection, start: datetime, now: datetime) -> N
         with raw as (
             select
                 i as order_id,
-                1 + cast(floor(random() * {DAYS * ORDERS_PER_DAY // 3}) as integer) as customer_id,
+                1 + cast(floor(random() * {orders // 3}) as integer) as customer_id,
                 timestamp '{start}'
                     + to_seconds(cast(floor(random() * {seconds}) as bigint)) as placed_at,
                 {channels}[1 + cast(floor(random() * {len(CHANNELS)}) as integer)] as channel,
                 random() as r_status,
                 cast(20 + floor(random() * 18000) / 100 as decimal(18, 2)) as subtotal
-            from range(1, {DAYS * ORDERS_PER_DAY + 1}) t(i)
+            from range(1, {orders + 1}) t(i)
         )
         select
             order_id,
@@ -107,24 +114,25 @@ def _orders(con: duckdb.DuckDBPyConnection, start: datetime, now: datetime) -> N
 
 
 def _pipeline_runs(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
-    """The orchestration's run log as the cost page expects it (ops.pipeline_runs)."""
+    """Two weeks of daily runs in the orchestration's run log (pipeline/run_log.py's tables)."""
+    con.execute(RUNS_DDL)
     con.execute(
         f"""
-        create schema ops;
-        create table ops.pipeline_runs as
+        insert into ops.pipeline_runs
         select
-            'run-' || day.n as run_id,
-            'daily' as flow_name,
-            stage.name as stage,
-            case when day.n = 3 and stage.name = 'dbt build' then 'failed' else 'completed' end
-                as status,
-            timestamp '{now}' - to_days(cast(day.n as integer)) as started_at,
-            timestamp '{now}' - to_days(cast(day.n as integer)) + to_seconds(stage.seconds)
-                as finished_at,
-            stage.rows_moved
+            'run-' || day.n, 'daily_refresh', 'dev',
+            timestamp '{now}' - to_days(cast(day.n as integer)),
+            timestamp '{now}' - to_days(cast(day.n as integer)) + to_seconds(175),
+            case when day.n = 3 then 'failed' else 'completed' end,
+            175, 60000, 13, 90, 0, null
+        from range(0, 14) day(n);
+
+        insert into ops.pipeline_stages
+        select 'run-' || day.n, stage.name, stage.seconds, stage.rows_moved, '{{}}'
         from range(0, 14) day(n)
         cross join (
-            values ('extract-load', 84, 60000), ('dbt build', 21, 0), ('report build', 70, 0)
+            values ('extract-load', 84.0, 60000), ('dbt build', 21.0, null),
+                ('report build', 70.0, null)
         ) stage(name, seconds, rows_moved)
         """
     )

@@ -2,20 +2,15 @@
 run after a day of changes equal to a full refresh, and the same project on the Snowflake adapter
 against fakesnow.
 
-The module runs a shop of its own (PostgreSQL, Stripe sandbox, RAW files in a private home), not
-the shared `pg` fixture: the pipeline tests generate and load into that home too, and Meltano's
-bookmarks there would make this module's loads incremental.
+The module runs a shop of its own (PostgreSQL, Stripe sandbox, RAW files in a private home).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,8 +19,8 @@ import duckdb
 import pytest
 
 from pipeline import extract_load, services, transform, warehouse
-from sandbox import generator, postgres
-from sandbox.config import REPO_ROOT, Settings, load_settings
+from sandbox import generator
+from sandbox.config import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +28,6 @@ CENT = Decimal("0.01")
 FAKESNOW_DIR = REPO_ROOT / "transform" / "fakesnow"
 MONTHS = 1
 ORDERS_PER_MONTH = 2_500
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def load(settings: Settings) -> None:
@@ -51,22 +40,13 @@ def load(settings: Settings) -> None:
 
 
 @pytest.fixture(scope="module")
-def shop() -> Iterator[Settings]:
+def shop(shop_home: Settings) -> Settings:
     """Generated shop data loaded into RAW; the sources stay up for reconciliation."""
-    # Not pytest's tmp_path: the postgres system user must be able to traverse the home.
-    home = Path(tempfile.mkdtemp(prefix="shop-transform-tests-", dir="/tmp"))
-    home.chmod(0o755)
-    settings = replace(load_settings(), home=home, pg_port=free_port(), stripe_port=free_port())
-    postgres.start(settings)
-    try:
-        # Ends two days ago, so that `simulate` has a day to add before the real clock.
-        end = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
-        generator.generate(settings, months=MONTHS, orders_per_month=ORDERS_PER_MONTH, end=end)
-        load(settings)
-        yield settings
-    finally:
-        postgres.stop(settings)
-        shutil.rmtree(home, ignore_errors=True)
+    # Ends two days ago, so that `simulate` has a day to add before the real clock.
+    end = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    generator.generate(shop_home, months=MONTHS, orders_per_month=ORDERS_PER_MONTH, end=end)
+    load(shop_home)
+    return shop_home
 
 
 @dataclass(frozen=True)
