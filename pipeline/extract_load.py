@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -101,10 +102,21 @@ def run_meltano(
                 f"stopped; log: {log_file}"
             ) from None
     if result.returncode != 0:
-        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
+        lines = log_file.read_text(errors="replace").splitlines()
+        tail = "\n".join(lines[-25:])
         raise ExtractLoadError(
-            f"meltano {' '.join(args)} failed (exit {result.returncode}); log: {log_file}\n{tail}"
+            f"meltano {' '.join(args)} failed (exit {result.returncode}): {_cause(lines)}\n"
+            f"log: {log_file}\n{tail}"
         )
+
+
+def _cause(log_lines: list[str]) -> str:
+    """The last exception a plugin reported, without Meltano's log prefix."""
+    for line in reversed(log_lines):
+        match = re.search(r"\b((?:\w+\.)*\w*(?:Error|Exception)): (.+)$", line)
+        if match:
+            return f"{match.group(1)}: {match.group(2)}"
+    return "see the log"
 
 
 def run_job(settings: Settings, job: str) -> JobRun:
