@@ -54,6 +54,8 @@ class Chromium:
         self.width, self.height = width, height
         self._ids = itertools.count(1)
         self._events: list[dict[str, Any]] = []
+        self._replies: dict[int, dict[str, Any]] = {}
+        self._unanswered: set[int] = set()
         self.log = PageLog()
 
     def __enter__(self) -> Chromium:
@@ -110,22 +112,41 @@ class Chromium:
         raise RuntimeError("Chromium did not start:\n" + "".join(lines[-20:]))
 
     # -- protocol -------------------------------------------------------------------------
-    def _call(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+    def _post(self, method: str, params: dict | None = None, session: str | None = None) -> int:
         message_id = next(self._ids)
         message: dict[str, Any] = {"id": message_id, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
         self._ws.send(json.dumps(message))
-        while True:
-            reply = json.loads(self._ws.recv(timeout=60))
-            if reply.get("id") == message_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self._handle(reply)
+        return message_id
+
+    def _call(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        message_id = self._post(method, params, session)
+        deadline = time.monotonic() + 60
+        while message_id not in self._replies:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"{method}: no reply from Chromium within 60 s")
+            self._dispatch(json.loads(self._ws.recv(timeout=left)))
+        reply = self._replies.pop(message_id)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply.get("result", {})
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if "id" not in message:
+            self._handle(message)
+        elif message["id"] in self._unanswered:
+            self._unanswered.discard(message["id"])
+        else:
+            self._replies[message["id"]] = message
 
     def send(self, method: str, params: dict | None = None) -> dict:
         return self._call(method, params, self._session)
+
+    def _send_nowait(self, method: str, params: dict) -> None:
+        # Handling an event must not wait for a reply: the events in between would be lost.
+        self._unanswered.add(self._post(method, params, self._session))
 
     def _handle(self, event: dict[str, Any]) -> None:
         method, params = event.get("method"), event.get("params", {})
@@ -141,7 +162,7 @@ class Chromium:
                     {"requestId": params["requestId"], "errorReason": "BlockedByClient"},
                 )
             else:
-                self.send("Fetch.continueRequest", {"requestId": params["requestId"]})
+                self._send_nowait("Fetch.continueRequest", {"requestId": params["requestId"]})
         elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
             self.log.console_errors.append(
                 " ".join(
@@ -168,7 +189,7 @@ class Chromium:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             try:
-                self._handle(json.loads(self._ws.recv(timeout=left)))
+                self._dispatch(json.loads(self._ws.recv(timeout=left)))
             except TimeoutError:
                 return
 
