@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,7 +11,10 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+import yaml
 
 from sandbox.config import REPO_ROOT, Settings
 
@@ -22,6 +26,7 @@ RAW_SCHEMA_OF_JOB = {
     "el-stripe": "stripe",
     "el-marketing": "marketing",
     "el-orders-realtime": "postgres",
+    "el-postgres-cdc": "postgres",
 }
 
 
@@ -80,32 +85,45 @@ def prepare(settings: Settings) -> None:
         run_meltano(settings, ["state", "list"], settings.log_dir / "meltano-init.log")
 
 
+def start_meltano(
+    settings: Settings, args: list[str], log_file: Path, extra_env: Mapping[str, str] = {}
+) -> subprocess.Popen[bytes]:
+    """Start one Meltano command in a process group of its own, its output in log_file."""
+    env = {**os.environ, **meltano_env(settings), **extra_env}
+    with log_file.open("w") as log:
+        return subprocess.Popen(
+            [meltano_executable(), *args],
+            cwd=MELTANO_PROJECT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def run_meltano(
-    settings: Settings, args: list[str], log_file: Path, timeout_s: float = 1800
+    settings: Settings,
+    args: list[str],
+    log_file: Path,
+    timeout_s: float = 1800,
+    extra_env: Mapping[str, str] = {},
 ) -> None:
     """Run one Meltano command, its output in log_file; raise with the log's tail on failure."""
-    env = {**os.environ, **meltano_env(settings)}
-    with log_file.open("w") as log:
-        try:
-            result = subprocess.run(
-                [meltano_executable(), *args],
-                cwd=MELTANO_PROJECT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-                timeout=timeout_s,
-            )
-        except subprocess.TimeoutExpired:
-            raise ExtractLoadError(
-                f"meltano {' '.join(args)} did not finish within {timeout_s:.0f} s and was "
-                f"stopped; log: {log_file}"
-            ) from None
-    if result.returncode != 0:
+    process = start_meltano(settings, args, log_file, extra_env)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)  # the tap and target with it
+        process.wait()
+        raise ExtractLoadError(
+            f"meltano {' '.join(args)} did not finish within {timeout_s:.0f} s and was "
+            f"stopped; log: {log_file}"
+        ) from None
+    if process.returncode != 0:
         lines = log_file.read_text(errors="replace").splitlines()
         tail = "\n".join(lines[-25:])
         raise ExtractLoadError(
-            f"meltano {' '.join(args)} failed (exit {result.returncode}): {_cause(lines)}\n"
+            f"meltano {' '.join(args)} failed (exit {process.returncode}): {_cause(lines)}\n"
             f"log: {log_file}\n{tail}"
         )
 
@@ -119,10 +137,49 @@ def _cause(log_lines: list[str]) -> str:
     return "see the log"
 
 
+@cache
+def _jobs() -> dict[str, list[str]]:
+    project = yaml.safe_load((MELTANO_PROJECT / "meltano.yml").read_text())
+    return {job["name"]: job["tasks"] for job in project["jobs"]}
+
+
+def state_id(job: str, environment: str = "dev") -> str:
+    """The id Meltano keeps a job's bookmarks under: <environment>:<tap>-to-<target>."""
+    (task,) = _jobs()[job]  # every job of the project is one tap-target pair
+    tap, target = task.split()
+    return f"{environment}:{tap}-to-{target}"
+
+
+def read_state(settings: Settings, job: str) -> dict:
+    """The Singer state the job's next run starts from (Meltano merges completed and partial
+    state), `{}` when it has none."""
+    env = {**os.environ, **meltano_env(settings)}
+    result = subprocess.run(
+        [meltano_executable(), "state", "get", state_id(job)],
+        cwd=MELTANO_PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        if "No state found" in result.stderr or "does not exist" in result.stderr:
+            return {}
+        raise ExtractLoadError(f"meltano state get {state_id(job)} failed: {result.stderr}")
+    return json.loads(result.stdout or "{}").get("singer_state", {})
+
+
 def run_job(settings: Settings, job: str) -> JobRun:
+    """Run one job; el-postgres runs as el-postgres-cdc while change data capture is on."""
+    from pipeline import cdc
+
+    capture = job == cdc.REPLACES and cdc.enabled(settings)
+    meltano_job = cdc.JOB if capture else job
     log_file = settings.log_dir / f"{job}.log"
     started = time.monotonic()
-    run_meltano(settings, ["run", job], log_file)
+    run_meltano(settings, ["run", meltano_job], log_file)
+    if capture:
+        cdc.advance(settings)  # release the WAL of what is now in RAW
     return JobRun(job=job, seconds=time.monotonic() - started, log_file=log_file)
 
 

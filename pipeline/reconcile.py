@@ -1,8 +1,12 @@
 """Reconcile every RAW table with its source: counts, keys and the values that changes move.
 
 A RAW table is right when every source key is in it exactly once with the source's current
-values. Rows deleted at the source stay in RAW under INCREMENTAL replication (it cannot see
-hard deletes); they are reported, not failed on.
+values, and the sums of its money columns equal the source's (a cheap checksum: a value
+mangled on the way shows even when keys and change times agree). Rows deleted at the source
+stay in RAW under INCREMENTAL replication (it cannot see hard deletes); they are reported,
+not failed on. Under change data capture (LOG_BASED) a delete reaches RAW as a row with
+`_sdc_deleted_at` set: such rows count as gone, and a key deleted in RAW but alive at the
+source is missing.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ class TableSpec:
     raw_relation: str
     keys: tuple[str, ...]
     compared: tuple[str, ...]  # values that must match: a change not loaded shows here
+    checksums: tuple[str, ...] = ()  # summed over the table on both sides: money columns
+    soft_deletes: bool = False  # RAW marks deletes in _sdc_deleted_at (change data capture)
 
 
-def _postgres(table: str, key: str) -> TableSpec:
+def _postgres(table: str, key: str, checksums: tuple[str, ...] = ()) -> TableSpec:
     return TableSpec(
         "postgres",
         table,
@@ -33,12 +39,20 @@ def _postgres(table: str, key: str) -> TableSpec:
         f"raw_postgres.postgres.{table}",
         (key,),
         ("epoch_ms(updated_at)",),
+        checksums,
+        soft_deletes=True,
     )
 
 
-def _stripe(table: str, compared: tuple[str, ...]) -> TableSpec:
+def _stripe(table: str, compared: tuple[str, ...], checksums: tuple[str, ...] = ()) -> TableSpec:
     return TableSpec(
-        "stripe", table, f"sandbox.stripe.{table}", f"raw_stripe.stripe.{table}", ("id",), compared
+        "stripe",
+        table,
+        f"sandbox.stripe.{table}",
+        f"raw_stripe.stripe.{table}",
+        ("id",),
+        compared,
+        checksums,
     )
 
 
@@ -51,6 +65,7 @@ def _marketing(table: str, compared: tuple[str, ...], files: str) -> TableSpec:
         f"raw_marketing.marketing.{table}",
         ("date::date", "campaign_id"),
         compared,
+        checksums=compared,
     )
 
 
@@ -59,16 +74,24 @@ def table_specs(settings: Settings) -> list[TableSpec]:
     return [
         _postgres("countries", "country_code"),
         _postgres("categories", "category_id"),
-        _postgres("products", "product_id"),
+        _postgres("products", "product_id", ("price_cents", "unit_cost_cents")),
         _postgres("customers", "customer_id"),
-        _postgres("orders", "order_id"),
-        _postgres("order_items", "order_item_id"),
+        _postgres(
+            "orders",
+            "order_id",
+            ("subtotal_cents", "discount_cents", "shipping_cents", "tax_cents", "total_cents"),
+        ),
+        _postgres(
+            "order_items", "order_item_id", ("unit_price_cents * quantity", "discount_cents")
+        ),
         _postgres("order_status_history", "order_status_id"),
-        _postgres("payments", "payment_id"),
+        _postgres("payments", "payment_id", ("amount_cents",)),
         _stripe("customers", ("email",)),
-        _stripe("charges", ("amount", "amount_refunded", "disputed")),
-        _stripe("disputes", ("amount", "status")),
-        _stripe("balance_transactions", ("amount", "net")),
+        _stripe(
+            "charges", ("amount", "amount_refunded", "disputed"), ("amount", "amount_refunded")
+        ),
+        _stripe("disputes", ("amount", "status"), ("amount",)),
+        _stripe("balance_transactions", ("amount", "net"), ("amount", "net")),
         _marketing(
             "marketing_spend",
             ("round(spend::decimal(18, 2) * 100)::bigint",),
@@ -91,18 +114,31 @@ class TableReconciliation:
     missing: int  # source keys not in RAW
     outdated: int  # in RAW, but with values older than the source's
     duplicates: int  # RAW rows beyond one per key
-    deleted_at_source: int  # RAW keys the source no longer has
+    deleted_at_source: int  # RAW keys the source no longer has, not marked deleted in RAW
+    deleted_in_raw: int = 0  # RAW keys marked deleted (_sdc_deleted_at), gone at the source
+    checksum_mismatches: tuple[str, ...] = ()  # "sum(x): source S, RAW R" where they differ
 
     @property
     def ok(self) -> bool:
-        return self.missing == 0 and self.outdated == 0 and self.duplicates == 0
+        return (
+            self.missing == 0
+            and self.outdated == 0
+            and self.duplicates == 0
+            and not self.checksum_mismatches
+        )
 
     def describe(self) -> str:
+        checksums = (
+            f"; checksums differ: {', '.join(self.checksum_mismatches)}"
+            if self.checksum_mismatches
+            else ""
+        )
         return (
             f"{self.source}.{self.table}: source {self.source_rows} rows, "
             f"RAW {self.raw_rows} rows; "
             f"missing in RAW {self.missing}, outdated {self.outdated}, "
-            f"duplicated {self.duplicates}, deleted at source {self.deleted_at_source}"
+            f"duplicated {self.duplicates}, deleted at source {self.deleted_at_source}, "
+            f"deleted in RAW {self.deleted_in_raw}{checksums}"
         )
 
 
@@ -114,16 +150,40 @@ class ReconciliationError(RuntimeError):
         self.failures = failures
 
 
+def _has_column(conn: duckdb.DuckDBPyConnection, relation: str, column: str) -> bool:
+    database, schema, table = relation.split(".")
+    return bool(
+        conn.execute(
+            "select count(*) from duckdb_columns() where database_name = ? and schema_name = ? "
+            "and table_name = ? and column_name = ?",
+            [database, schema, table, column],
+        ).fetchone()[0]
+    )
+
+
 def _reconcile_table(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> TableReconciliation:
     keys = ", ".join(f"{key} as k{i}" for i, key in enumerate(spec.keys))
     key_names = ", ".join(f"k{i}" for i in range(len(spec.keys)))
     values = ", ".join(f"{value} as v{i}" for i, value in enumerate(spec.compared))
+    sums = "".join(f", {expr} as c{i}" for i, expr in enumerate(spec.checksums))
     join = " and ".join(f"s.k{i} = r.k{i}" for i in range(len(spec.keys)))
     differs = " or ".join(f"s.v{i} is distinct from r.v{i}" for i in range(len(spec.compared)))
+    deleted = (
+        "_sdc_deleted_at is not null"
+        if spec.soft_deletes and _has_column(conn, spec.raw_relation, "_sdc_deleted_at")
+        else "false"
+    )
+    checksum_pairs = "".join(
+        f", (select sum(c{i}) from source), (select sum(c{i}) from raw_keys)"
+        for i in range(len(spec.checksums))
+    )
     row = conn.execute(
         f"""
-        with source as (select {keys}, {values} from {spec.source_relation}),
-             raw as (select {keys}, {values} from {spec.raw_relation}),
+        with source as (select {keys}, {values}{sums} from {spec.source_relation}),
+             raw_all as (
+                 select {keys}, {values}{sums}, {deleted} as deleted from {spec.raw_relation}
+             ),
+             raw as (select * exclude (deleted) from raw_all where not deleted),
              raw_keys as (select distinct on ({key_names}) * from raw)
         select
             (select count(*) from source),
@@ -131,21 +191,27 @@ def _reconcile_table(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> TableR
             (select count(*) from source s anti join raw_keys r on {join}),
             (select count(*) from source s join raw r on {join} where {differs}),
             (select count(*) from raw) - (select count(*) from raw_keys),
-            (select count(*) from raw_keys r anti join source s on {join})
+            (select count(*) from raw_keys r anti join source s on {join}),
+            (select count(distinct ({key_names})) from raw_all where deleted)
+            {checksum_pairs}
         """
     ).fetchone()
     assert row is not None
-    return TableReconciliation(spec.source, spec.table, *row)
+    counts, checksums = row[:7], row[7:]
+    mismatches = tuple(
+        f"sum({expr}): source {checksums[2 * i]}, RAW {checksums[2 * i + 1]}"
+        for i, expr in enumerate(spec.checksums)
+        if checksums[2 * i] != checksums[2 * i + 1]
+    )
+    return TableReconciliation(spec.source, spec.table, *counts, checksum_mismatches=mismatches)
 
 
-def reconcile(
+def _reconcile_tables(
+    conn: duckdb.DuckDBPyConnection,
     settings: Settings,
-    sources: tuple[str, ...] = warehouse.RAW_SOURCES,
-    tables: tuple[str, ...] | None = None,
+    sources: tuple[str, ...],
+    tables: tuple[str, ...] | None,
 ) -> list[TableReconciliation]:
-    """Compare the RAW tables of the given sources (all, or the named ones) with their sources;
-    raise if any is wrong."""
-    conn = warehouse.connect(settings, attach_postgres=True)
     conn.execute("set TimeZone = 'UTC'")
     attached = {
         row[0] for row in conn.execute("select database_name from duckdb_databases()").fetchall()
@@ -158,6 +224,21 @@ def reconcile(
             path = warehouse.raw_file(settings, spec.source)
             raise FileNotFoundError(f"RAW file of source {spec.source} not found at {path}")
         results.append(_reconcile_table(conn, spec))
+    return results
+
+
+def reconcile(
+    settings: Settings,
+    sources: tuple[str, ...] = warehouse.RAW_SOURCES,
+    tables: tuple[str, ...] | None = None,
+) -> list[TableReconciliation]:
+    """Compare the RAW tables of the given sources (all, or the named ones) with their sources;
+    raise if any is wrong."""
+    conn = warehouse.connect(settings, attach_postgres=True)
+    try:
+        results = _reconcile_tables(conn, settings, sources, tables)
+    finally:
+        conn.close()  # the RAW files stay free for the loaders (one writer per file)
     failures = [result for result in results if not result.ok]
     if failures:
         raise ReconciliationError(failures)

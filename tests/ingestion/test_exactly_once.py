@@ -1,0 +1,210 @@
+"""Exactly-once under failure: kill the loader in the middle of el-postgres, stop PostgreSQL in
+the middle of a run; the next run completes, RAW reconciles with the source key by key (no
+loss, no duplicates, money sums equal), and the bookmark Meltano kept never passed a row that
+had not landed in RAW."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline import extract_load, reconcile, warehouse
+from sandbox import generator, postgres
+from sandbox.config import Settings
+
+pytestmark = pytest.mark.integration
+
+TABLES = {  # the shop tables and their keys
+    "countries": "country_code",
+    "categories": "category_id",
+    "products": "product_id",
+    "customers": "customer_id",
+    "orders": "order_id",
+    "order_items": "order_item_id",
+    "order_status_history": "order_status_id",
+    "payments": "payment_id",
+}
+# Small batches: several checkpoints within one run, so a kill lands between two of them.
+SMALL_BATCHES = {"TARGET_DUCKDB_POSTGRES_BATCH_SIZE_ROWS": "20000"}
+
+
+@pytest.fixture(scope="module")
+def shop(shop_home: Settings) -> Iterator[Settings]:
+    # ~150k rows: el-postgres takes ~15 s here, long enough to be interrupted.
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    generator.generate(shop_home, months=0.05, orders_per_month=400_000, seed=11, end=end)
+    extract_load.prepare(shop_home)
+    yield shop_home
+
+
+def _session_processes(session: int) -> dict[int, str]:
+    """pid -> command line of the processes in a session (Meltano, its tap and target)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry.name)) == session:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (ProcessLookupError, FileNotFoundError, PermissionError):
+            continue
+    return {pid: cmd.decode(errors="replace") for pid, cmd in found.items()}
+
+
+def _wait_for_log(log_file: Path, text: str, process, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in log_file.read_text(errors="replace"):
+        assert process.poll() is None, f"meltano ended before {text!r}:\n{log_file.read_text()}"
+        assert time.monotonic() < deadline, f"no {text!r} in {log_file} after {timeout_s} s"
+        time.sleep(0.05)
+
+
+def _raw_tables(conn) -> set[str]:
+    query = "select table_name from duckdb_tables() where database_name = 'raw_postgres'"
+    return {row[0] for row in conn.execute(query).fetchall()}
+
+
+def _counts(settings: Settings) -> dict[str, tuple[int, int]]:
+    """table -> (source rows, RAW rows)."""
+    conn = warehouse.connect(settings, attach_postgres=True)
+    attached = _raw_tables(conn)
+    counts = {}
+    for table in TABLES:
+        source = conn.execute(f"select count(*) from shop.public.{table}").fetchone()[0]
+        raw = (
+            conn.execute(f"select count(*) from raw_postgres.postgres.{table}").fetchone()[0]
+            if table in attached
+            else 0
+        )
+        counts[table] = (source, raw)
+    conn.close()
+    return counts
+
+
+def _rows_behind_bookmarks(settings: Settings, state: dict) -> dict[str, int]:
+    """Per bookmarked table: source rows older than its bookmark that are not in RAW. The tap
+    reads in updated_at order, so everything before the bookmark was read and must have landed;
+    rows at the bookmark itself are read again (the tap compares with >=)."""
+    conn = warehouse.connect(settings, attach_postgres=True)
+    conn.execute("set TimeZone = 'UTC'")
+    attached = _raw_tables(conn)
+    behind = {}
+    for stream, bookmark in state.get("bookmarks", {}).items():
+        table = stream.removeprefix("public-")
+        key = TABLES[table]
+        value = bookmark.get("replication_key_value")
+        if value is None:
+            continue
+        raw = f"raw_postgres.postgres.{table}" if table in attached else f"(select null as {key})"
+        behind[table] = conn.execute(
+            f"select count(*) from shop.public.{table} s "
+            f"where s.updated_at < ?::timestamptz and s.{key} not in (select {key} from {raw})",
+            [value],
+        ).fetchone()[0]
+    conn.close()
+    return behind
+
+
+def _assert_reconciles(settings: Settings) -> list[reconcile.TableReconciliation]:
+    results = reconcile.reconcile(settings, ("postgres",))
+    for result in results:
+        assert result.ok, result.describe()
+        assert result.raw_rows == result.source_rows, result.describe()
+        assert result.duplicates == 0
+    return results
+
+
+def test_killing_the_loader_mid_run_loses_and_duplicates_nothing(shop: Settings) -> None:
+    settings = shop
+    job = "el-postgres"
+    assert extract_load.read_state(settings, job) == {}
+    log_file = settings.log_dir / "el-postgres-killed.log"
+    process = extract_load.start_meltano(settings, ["run", job], log_file, SMALL_BATCHES)
+    try:
+        # Kill once Meltano has stored a checkpoint the loader emitted mid-run.
+        _wait_for_log(log_file, "Incremental state has been updated", process)
+        targets = [
+            pid for pid, cmd in _session_processes(process.pid).items() if "target-duckdb" in cmd
+        ]
+        assert len(targets) == 1, _session_processes(process.pid)
+        os.kill(targets[0], signal.SIGKILL)
+        assert process.wait(timeout=60) != 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    state = extract_load.read_state(settings, job)
+    after_kill = _counts(settings)
+    print("\nafter SIGKILL of target-duckdb: state", state, "\n(source, RAW) rows", after_kill)
+    assert state.get("bookmarks"), "the killed run stored no checkpoint"
+    assert sum(raw for _, raw in after_kill.values()) < sum(src for src, _ in after_kill.values())
+    behind = _rows_behind_bookmarks(settings, state)
+    assert behind and all(n == 0 for n in behind.values()), behind
+
+    extract_load.run_jobs(settings, [job])
+    results = _assert_reconciles(settings)
+    print("after the next run:", {r.table: (r.source_rows, r.raw_rows) for r in results})
+    state = extract_load.read_state(settings, job)
+    assert set(state["bookmarks"]) == {f"public-{table}" for table in TABLES}
+
+
+def test_postgres_stopped_mid_run_then_the_next_run_catches_up(shop: Settings) -> None:
+    settings = shop
+    job = "el-postgres"
+    # Changes since the last run, and a full re-read of every table so the run is long.
+    changes = generator.simulate(settings, until=datetime.now(UTC))
+    extract_load.run_meltano(
+        settings, ["state", "clear", "--force", extract_load.state_id(job)],
+        settings.log_dir / "state-clear.log",
+    )  # fmt: skip
+    log_file = settings.log_dir / "el-postgres-pg-stopped.log"
+    process = extract_load.start_meltano(settings, ["run", job], log_file, SMALL_BATCHES)
+    try:
+        _wait_for_log(log_file, "Beginning sync of 'public-order_items'", process)
+        postgres.stop(settings)  # fast shutdown: the tap's connection is cut mid-stream
+        assert process.wait(timeout=120) != 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        postgres.start(settings)
+    state = extract_load.read_state(settings, job)
+    assert all(n == 0 for n in _rows_behind_bookmarks(settings, state).values())
+
+    extract_load.run_jobs(settings, [job])
+    results = {r.table: r for r in _assert_reconciles(settings)}
+    assert results["orders"].deleted_at_source == changes.get("shop.orders.deleted", 0)
+
+
+def test_a_money_value_changed_on_the_way_fails_the_reconciliation(shop: Settings) -> None:
+    settings = shop
+    raw_file = warehouse.raw_file(settings, "postgres")
+    _change_raw(raw_file, "total_cents + 1")
+    try:
+        with pytest.raises(reconcile.ReconciliationError) as error:
+            reconcile.reconcile(settings, ("postgres",), ("orders",))
+        message = str(error.value)
+        print("\n" + message)
+        assert "postgres.orders: source" in message
+        assert "checksums differ: sum(total_cents): source" in message
+        assert "outdated 0" in message  # keys and change times alone would not have shown it
+    finally:
+        _change_raw(raw_file, "total_cents - 1")
+    _assert_reconciles(settings)
+
+
+def _change_raw(raw_file: Path, total_cents: str) -> None:
+    raw = duckdb.connect(str(raw_file))
+    raw.execute(
+        f"update postgres.orders set total_cents = {total_cents} "
+        "where order_id = (select min(order_id) from postgres.orders)"
+    )
+    raw.close()
