@@ -185,3 +185,52 @@ def connect(settings: Settings, database: str, **kwargs: object) -> psycopg.Conn
             f"cannot reach PostgreSQL at {settings.pg_host}:{settings.pg_port} "
             f"(database {database}): {str(error).strip()}. Start it with `shop postgres start`."
         ) from error
+
+
+# Replication slots for change data capture (wal2json). A slot keeps every WAL segment its
+# consumer has not confirmed; `max_slot_wal_keep_size` (set at initdb above) caps that, after
+# which PostgreSQL invalidates the slot rather than fill the disk.
+
+
+def replication_slot(settings: Settings, name: str) -> dict[str, object] | None:
+    """The slot's state (plugin, confirmed LSN, WAL it retains, wal_status), None if absent."""
+    with connect(settings, settings.shop_db) as conn:
+        row = conn.execute(
+            "select plugin, database, confirmed_flush_lsn::text, restart_lsn::text, wal_status, "
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, active "
+            "from pg_replication_slots where slot_name = %s",
+            [name],
+        ).fetchone()
+    if row is None:
+        return None
+    keys = ("plugin", "database", "confirmed_flush_lsn", "restart_lsn", "wal_status")
+    return {**dict(zip(keys, row[:5], strict=True)), "retained_bytes": row[5], "active": row[6]}
+
+
+def create_replication_slot(settings: Settings, name: str) -> None:
+    """Create a wal2json logical slot on the shop database (idempotent)."""
+    if replication_slot(settings, name) is not None:
+        return
+    with connect(settings, settings.shop_db, autocommit=True) as conn:
+        conn.execute("select pg_create_logical_replication_slot(%s, 'wal2json')", [name])
+
+
+def drop_replication_slot(settings: Settings, name: str) -> None:
+    """Drop the slot (idempotent), releasing the WAL it retained."""
+    with connect(settings, settings.shop_db, autocommit=True) as conn:
+        conn.execute(
+            "select pg_drop_replication_slot(slot_name) from pg_replication_slots "
+            "where slot_name = %s",
+            [name],
+        )
+
+
+def advance_replication_slot(settings: Settings, name: str, lsn: int) -> str:
+    """Confirm the slot up to `lsn` (never backwards); return its confirmed LSN."""
+    with connect(settings, settings.shop_db, autocommit=True) as conn:
+        row = conn.execute(
+            "select end_lsn::text from pg_replication_slot_advance(%s, %s::pg_lsn)",
+            [name, f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"],
+        ).fetchone()
+    assert row is not None
+    return row[0]
