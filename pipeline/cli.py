@@ -83,6 +83,22 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> None:
         print(result.describe())
 
 
+def cmd_cdc(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline import cdc
+
+    if args.action == "enable":
+        cdc.enable(settings)
+        print(f"change data capture on: slot {cdc.SLOT}; el-postgres now runs as {cdc.JOB}")
+    elif args.action == "disable":
+        cdc.disable(settings)
+        print(f"change data capture off: slot {cdc.SLOT} dropped; el-postgres is INCREMENTAL")
+    elif args.action == "advance":
+        print(f"slot {cdc.SLOT} confirmed up to {cdc.advance(settings)}")
+    else:
+        status = cdc.status(settings)
+        print("off (no replication slot)" if status is None else status)
+
+
 def cmd_env(settings: Settings, args: argparse.Namespace) -> None:
     for name, value in extract_load.meltano_env(settings).items():
         print(f"export {name}={shlex.quote(value)}")
@@ -187,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--job", action="append", choices=extract_load.JOBS)
 
     command("reconcile", cmd_reconcile, "compare RAW with the sources")
+    command("cdc", cmd_cdc, "change data capture of the shop (replication slot)").add_argument(
+        "action", choices=["enable", "disable", "status", "advance"]
+    )
     command("env", cmd_env, "print the environment for running `meltano` by hand")
     command("down", cmd_down, "stop the local sources")
     demo = command("demo", cmd_demo, "the main job, once: the daily flow on the local shop")

@@ -1,0 +1,132 @@
+"""Change data capture (LOG_BASED, wal2json): `shop cdc enable` creates the slot, el-postgres
+then captures inserts, updates and hard deletes; a deleted order reaches RAW as a row with
+`_sdc_deleted_at` and leaves the marts; the slot is confirmed only up to what RAW holds;
+`shop cdc disable` drops the slot and INCREMENTAL takes over again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+
+from pipeline import cdc, extract_load, reconcile, services, transform, warehouse
+from sandbox import generator, postgres
+from sandbox.config import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def shop(shop_home: Settings) -> Iterator[Settings]:
+    # tap-stripe bookmarks at its own clock: the history reaches now before the first load.
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    generator.generate(shop_home, months=0.01, orders_per_month=400_000, seed=5, end=end)
+    cdc.enable(shop_home)
+    services.start_stripe_sandbox(shop_home)
+    try:
+        extract_load.run_jobs(shop_home)  # el-postgres runs as el-postgres-cdc: bootstrap
+        yield shop_home
+    finally:
+        services.stop_stripe_sandbox(shop_home)
+
+
+def _raw(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
+    conn = warehouse.connect(settings)
+    try:
+        return conn.execute(sql, params or []).fetchall()
+    finally:
+        conn.close()
+
+
+def _in_marts(settings: Settings, order_id: int) -> int:
+    conn = duckdb.connect(str(settings.warehouse_dir / "analytics.duckdb"), read_only=True)
+    try:
+        return conn.execute(
+            "select count(*) from marts.fct_orders where order_id = ?", [order_id]
+        ).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_the_slot_is_the_projects_and_its_wal_is_bounded(shop: Settings) -> None:
+    slot = cdc.status(shop)
+    assert slot is not None and slot["plugin"] == "wal2json" and slot["database"] == shop.shop_db
+    with postgres.connect(shop, shop.shop_db) as conn:
+        keep = conn.execute("show max_slot_wal_keep_size").fetchone()[0]
+    assert keep == "2GB"
+    # The bootstrap run read every table once and left a WAL bookmark on every stream.
+    assert slot["committed_lsn"] is not None
+    for result in reconcile.reconcile(shop, ("postgres",)):
+        assert result.ok and result.raw_rows == result.source_rows, result.describe()
+
+
+def test_a_hard_delete_reaches_raw_and_leaves_the_marts(shop: Settings) -> None:
+    settings = shop
+    first = transform.build(settings, select=["+fct_orders"])
+    assert first.ok, first.describe()
+    with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
+        order_id = conn.execute(
+            "select order_id from payments where status = 'succeeded' order by order_id limit 1"
+        ).fetchone()[0]
+        items = conn.execute(
+            "select count(*) from order_items where order_id = %s", [order_id]
+        ).fetchone()[0]
+        conn.execute("delete from orders where order_id = %s", [order_id])  # cascades
+        conn.execute(
+            "update customers set city = 'Ingestion City', updated_at = now() "
+            "where customer_id = (select min(customer_id) from customers)"
+        )
+    assert _in_marts(settings, order_id) == 1
+
+    extract_load.run_jobs(settings, ["el-postgres"])
+
+    deleted = _raw(
+        settings,
+        "select order_id, _sdc_deleted_at, _sdc_lsn from raw_postgres.postgres.orders "
+        "where order_id = ?",
+        [order_id],
+    )
+    print("\nRAW row of the deleted order:", deleted)
+    assert len(deleted) == 1 and deleted[0][1] is not None and deleted[0][2] is not None
+    deleted_items = _raw(
+        settings,
+        "select count(*) from raw_postgres.postgres.order_items where _sdc_deleted_at is not null",
+    )
+    assert deleted_items[0][0] == items  # the cascade is captured too
+    updated = _raw(
+        settings, "select count(*) from raw_postgres.postgres.customers where city = ?",
+        ["Ingestion City"],
+    )  # fmt: skip
+    assert updated[0][0] == 1
+
+    results = {r.table: r for r in reconcile.reconcile(settings, ("postgres",))}
+    for result in results.values():
+        assert result.ok, result.describe()
+        assert result.deleted_at_source == 0, result.describe()  # none left behind
+    assert results["orders"].deleted_in_raw == 1
+
+    rebuilt = transform.build(settings, select=["+fct_orders"])
+    assert rebuilt.ok, rebuilt.describe()
+    assert _in_marts(settings, order_id) == 0
+
+
+def test_the_slot_is_confirmed_up_to_what_raw_holds(shop: Settings) -> None:
+    status = cdc.status(shop)
+    assert status is not None and not status["active"]
+    committed = status["committed_lsn"]
+    assert committed is not None
+    high, low = (int(part, 16) for part in str(status["confirmed_flush_lsn"]).split("/"))
+    assert (high << 32) + low == committed
+
+
+def test_disable_drops_the_slot_and_incremental_takes_over(shop: Settings) -> None:
+    settings = shop
+    cdc.disable(settings)
+    assert cdc.status(settings) is None
+    assert extract_load.read_state(settings, cdc.JOB) == {}
+    run = extract_load.run_job(settings, "el-postgres")
+    assert "tap-postgres-cdc" not in run.log_file.read_text()
+    for result in reconcile.reconcile(settings, ("postgres",)):
+        assert result.ok, result.describe()
