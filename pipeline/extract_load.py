@@ -169,16 +169,22 @@ def read_state(settings: Settings, job: str) -> dict:
     return json.loads(result.stdout or "{}").get("singer_state", {})
 
 
-def run_job(settings: Settings, job: str) -> JobRun:
-    """Run one job; el-postgres runs as el-postgres-cdc while change data capture is on."""
+def meltano_job(settings: Settings, job: str) -> str:
+    """The Meltano job that runs for `job`: el-postgres-cdc for el-postgres while change data
+    capture is on (its replication slot exists)."""
     from pipeline import cdc
 
-    capture = job == cdc.REPLACES and cdc.enabled(settings)
-    meltano_job = cdc.JOB if capture else job
+    return cdc.JOB if job == cdc.REPLACES and cdc.enabled(settings) else job
+
+
+def run_job(settings: Settings, job: str) -> JobRun:
+    from pipeline import cdc
+
+    actual = meltano_job(settings, job)
     log_file = settings.log_dir / f"{job}.log"
     started = time.monotonic()
-    run_meltano(settings, ["run", meltano_job], log_file)
-    if capture:
+    run_meltano(settings, ["run", actual], log_file)
+    if actual == cdc.JOB:
         cdc.advance(settings)  # release the WAL of what is now in RAW
     return JobRun(job=job, seconds=time.monotonic() - started, log_file=log_file)
 

