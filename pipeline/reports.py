@@ -115,17 +115,29 @@ def build_site(
     env = report_environment(settings, warehouse)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     built = REPORTS_DIR / "build"
-    # Evidence copies its output over ./build; start clean so no page of an old build survives.
+    # Evidence copies its output over ./build: start from none, so no page of an old build
+    # survives. A build going elsewhere keeps the one in reports/build aside and puts it back.
+    kept = REPORTS_DIR / ".build-kept" if output_dir is not None and built.exists() else None
+    if kept:
+        shutil.rmtree(kept, ignore_errors=True)
+        built.rename(kept)
     shutil.rmtree(built, ignore_errors=True)
-    sources_seconds = _run_step(
-        "sources", env, sources_timeout, settings.log_dir / "reports-sources.log"
-    )
-    build_seconds = _run_step("build", env, build_timeout, settings.log_dir / "reports-build.log")
-    if output_dir is None:
-        output_dir = built
-    else:
-        shutil.rmtree(output_dir, ignore_errors=True)
-        shutil.move(built, output_dir)
+    try:
+        sources_seconds = _run_step(
+            "sources", env, sources_timeout, settings.log_dir / "reports-sources.log"
+        )
+        build_seconds = _run_step(
+            "build", env, build_timeout, settings.log_dir / "reports-build.log"
+        )
+        if output_dir is None:
+            output_dir = built
+        else:
+            shutil.rmtree(output_dir, ignore_errors=True)
+            shutil.move(built, output_dir)
+    finally:
+        if kept:
+            shutil.rmtree(built, ignore_errors=True)
+            kept.rename(built)
     site_bytes = sum(f.stat().st_size for f in output_dir.rglob("*") if f.is_file())
     return ReportBuild(
         seconds=sources_seconds + build_seconds,

@@ -234,12 +234,18 @@ def test_filters_query_the_data_in_the_browser(site: Site, served: str, browser:
     browser.open(served + "/customers/")
     before = browser.evaluate(CUSTOMER_COUNT)
     assert figure(before) > expected, "all channels should count more customers than one"
-    browser.evaluate(
-        "[...document.querySelectorAll('button')]"
-        ".find(b => b.innerText.includes('All channels')).click()"
-    )
-    browser.wait_for("document.querySelector('[role=option][data-value=\"email\"]')")
-    browser.evaluate("document.querySelector('[role=option][data-value=\"email\"]').click()")
+    # Open the channel dropdown; a click before the page is interactive is lost, so try again.
+    for _attempt in range(5):
+        browser.evaluate(
+            "[...document.querySelectorAll('button[aria-haspopup=dialog]')]"
+            ".find(b => b.innerText.includes('All channels')).click()"
+        )
+        try:
+            browser.wait_for(EMAIL_OPTION, timeout=3)
+            break
+        except TimeoutError:
+            continue
+    browser.evaluate(f"{EMAIL_OPTION}.click()")
     browser.wait_for(f"{CUSTOMER_COUNT} !== {json.dumps(before)}")
     browser.settle()
     assert figure(browser.evaluate(CUSTOMER_COUNT)) == expected
@@ -248,3 +254,4 @@ def test_filters_query_the_data_in_the_browser(site: Site, served: str, browser:
 
 
 CUSTOMER_COUNT = "document.querySelector('[data-figure=\"customer-count\"]').innerText"
+EMAIL_OPTION = "document.querySelector('[role=option][data-value=\"email\"]')"
