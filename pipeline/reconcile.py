@@ -173,8 +173,11 @@ def _reconcile_table(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> TableR
         if spec.soft_deletes and _has_column(conn, spec.raw_relation, "_sdc_deleted_at")
         else "false"
     )
+    # Over the keys the source still has: rows hard-deleted at the source stay in RAW under
+    # INCREMENTAL replication and are counted apart (deleted at source), not summed here.
     checksum_pairs = "".join(
-        f", (select sum(c{i}) from source), (select sum(c{i}) from raw_keys)"
+        f", (select sum(c{i}) from source),"
+        f" (select sum(r.c{i}) from raw_keys r semi join source s on {join})"
         for i in range(len(spec.checksums))
     )
     row = conn.execute(
