@@ -4,6 +4,11 @@ tap-spreadsheets turns a value it cannot parse into NULL and a short row into mi
 columns, silently. A file that breaks the contract is therefore refused before loading:
 the error names the file, the line and the problem, and the file stays where it is, to be
 fixed and picked up by the next run (the tap's bookmark is the file's mtime).
+
+The rule when one file is bad: the whole marketing load of that run is held back, the good
+files too. Nothing of the run lands in RAW, so RAW never holds a day's spend without its
+performance, nor part of a file; once the bad file is fixed (or removed), the next run loads
+every file that was waiting, since their mtimes are all after the last bookmark.
 """
 
 from __future__ import annotations
@@ -92,8 +97,9 @@ class ExportValidationError(ValueError):
         more = f"\n  ... and {len(problems) - limit} more" if len(problems) > limit else ""
         files = len({problem.file for problem in problems})
         super().__init__(
-            f"{len(problems)} problem(s) in {files} marketing export file(s); "
-            f"nothing from them was loaded:\n{shown}{more}"
+            f"{len(problems)} problem(s) in {files} marketing export file(s); the marketing "
+            f"load is held back (no file of this run was loaded) until they are fixed:\n"
+            f"{shown}{more}"
         )
         self.problems = problems
 

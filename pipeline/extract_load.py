@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.exports import validate_exports
 from sandbox.config import REPO_ROOT, Settings
 
 MELTANO_PROJECT = REPO_ROOT / "meltano"
@@ -178,9 +179,14 @@ def meltano_job(settings: Settings, job: str) -> str:
 
 
 def run_job(settings: Settings, job: str) -> JobRun:
-    from pipeline import cdc
+    from pipeline import cdc, schema_drift
 
     actual = meltano_job(settings, job)
+    if RAW_SCHEMA_OF_JOB.get(actual) == "postgres":
+        schema_drift.check(settings)  # a changed column type stops the run, clearly
+    if actual == "el-marketing":
+        # One bad export file holds back the whole marketing load (see pipeline/exports.py).
+        validate_exports(settings.marketing_dir)
     log_file = settings.log_dir / f"{job}.log"
     started = time.monotonic()
     run_meltano(settings, ["run", actual], log_file)

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import extract_load, reconcile, warehouse
+from pipeline import extract_load, reconcile, schema_drift, warehouse
 from sandbox import generator, postgres
 from sandbox.config import Settings
 
@@ -208,3 +208,38 @@ def _change_raw(raw_file: Path, total_cents: str) -> None:
         "where order_id = (select min(order_id) from postgres.orders)"
     )
     raw.close()
+
+
+def test_a_new_nullable_column_reaches_raw_on_the_next_run(shop: Settings) -> None:
+    settings = shop
+    with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
+        conn.execute("alter table orders add column gift_note text")
+        order_id = conn.execute(
+            "update orders set gift_note = 'for grandma', updated_at = now() "
+            "where order_id = (select max(order_id) from orders) returning order_id"
+        ).fetchone()[0]
+    extract_load.run_job(settings, "el-postgres")
+    conn = warehouse.connect(settings)
+    rows = conn.execute(
+        "select order_id, gift_note from raw_postgres.postgres.orders where gift_note is not null"
+    ).fetchall()
+    conn.close()
+    assert rows == [(order_id, "for grandma")]
+    _assert_reconciles(settings)
+
+
+def test_a_changed_column_type_fails_clearly_before_loading(shop: Settings) -> None:
+    settings = shop
+    with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
+        conn.execute("alter table orders alter column gift_note type integer using null")
+    try:
+        with pytest.raises(schema_drift.SchemaDriftError) as error:
+            extract_load.run_job(settings, "el-postgres")
+        message = str(error.value)
+        print("\n" + message)
+        assert "postgres.orders.gift_note: integer at the source, VARCHAR in RAW" in message
+        assert "el-postgres was not run, RAW is unchanged" in message
+    finally:
+        with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
+            conn.execute("alter table orders alter column gift_note type text")
+    assert schema_drift.type_changes(settings) == []
