@@ -4,9 +4,9 @@ select
     warehouse_name as component,
     count(*) as runs,
     0 as failed_runs,
-    sum(datediff('second', start_time, end_time)) as seconds,
+    sum(datediff(second, start_time, end_time)) as seconds,
     sum(credits_used) as credits,
     cast(null as number) as rows_moved
 from snowflake.account_usage.warehouse_metering_history
-where start_time >= dateadd('day', -90, current_date())
+where start_time >= dateadd(day, -90, current_date())
 group by 1, 2
