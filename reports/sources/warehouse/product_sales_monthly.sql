@@ -27,8 +27,7 @@ select
     sum(items.quantity * products.unit_cost) as cost,
     sum(items.line_total - items.quantity * products.unit_cost) as margin,
     sum(case when items.order_status = 'returned' then items.quantity else 0 end) as returned_units,
-    sum(case when items.order_status = 'returned' then items.line_total else 0 end) as returned_revenue,
-    count(distinct items.order_id) as orders
+    sum(case when items.order_status = 'returned' then items.line_total else 0 end) as returned_revenue
 from items
 left join products
     on items.product_id = products.product_id
