@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from prefect import task
+from prefect.states import State
 
 from pipeline import extract_load, reconcile, reports, services, transform, warehouse
-from pipeline.exports import validate_exports
+from pipeline.exports import ExportValidationError, validate_exports
 from pipeline.run_log import RunLog
+from pipeline.schema_drift import SchemaDriftError
 from sandbox import generator, postgres
 from sandbox.config import DEMO_MONTHS, DEMO_ORDERS_PER_MONTH, Settings
 
@@ -51,9 +53,20 @@ def check_exports(settings: Settings) -> dict[str, int]:
     return validate_exports(settings.marketing_dir)
 
 
+def _worth_retrying(task: object, task_run: object, state: State) -> bool:
+    """Sources down or busy are worth a retry; bad input or a changed schema are not."""
+    try:
+        state.result()
+    except (ExportValidationError, SchemaDriftError):
+        return False
+    except Exception:
+        return True
+    return True
+
+
 # No task timeout: these run in worker threads, which Prefect cannot interrupt; the Meltano
 # process itself is stopped at its timeout.
-@task(retries=3, retry_delay_seconds=RETRY_DELAYS_S)
+@task(retries=3, retry_delay_seconds=RETRY_DELAYS_S, retry_condition_fn=_worth_retrying)
 def extract_load_job(settings: Settings, job: str) -> float:
     return extract_load.run_job(settings, job).seconds
 

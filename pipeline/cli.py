@@ -39,7 +39,7 @@ def cmd_stripe(settings: Settings, args: argparse.Namespace) -> None:
     if args.action == "serve":
         from sandbox import stripe_api
 
-        stripe_api.serve(settings, rate_limit_per_s=args.rate_limit)
+        stripe_api.serve(settings, rate_limit_per_s=args.rate_limit, fail_every_n=args.fail_every)
     elif args.action == "start":
         pid = services.start_stripe_sandbox(settings)
         print(f"Stripe sandbox running at {settings.stripe_api_base} (pid {pid})")
@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     stripe = command("stripe", cmd_stripe, "the local Stripe API sandbox")
     stripe.add_argument("action", choices=["serve", "start", "stop"])
     stripe.add_argument("--rate-limit", type=float, default=None, help="requests per second")
+    stripe.add_argument(
+        "--fail-every", type=int, default=None, help="answer every n-th request with a 500"
+    )
 
     generate = command("generate", cmd_generate, "generate the shop's history (replaces data)")
     generate.add_argument("--months", type=float, default=DEMO_MONTHS)

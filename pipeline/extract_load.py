@@ -181,6 +181,7 @@ def meltano_job(settings: Settings, job: str) -> str:
 def run_job(settings: Settings, job: str) -> JobRun:
     from pipeline import cdc, schema_drift
 
+    prepare(settings)
     actual = meltano_job(settings, job)
     if RAW_SCHEMA_OF_JOB.get(actual) == "postgres":
         schema_drift.check(settings)  # a changed column type stops the run, clearly

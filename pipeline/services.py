@@ -47,17 +47,29 @@ def stripe_is_ready(settings: Settings) -> bool:
         return False
 
 
-def start_stripe_sandbox(settings: Settings, timeout_s: float = 20.0) -> int:
-    """Start the Stripe sandbox in the background (idempotent); return its pid."""
+def start_stripe_sandbox(
+    settings: Settings,
+    timeout_s: float = 20.0,
+    *,
+    rate_limit_per_s: float | None = None,
+    fail_every_n: int | None = None,
+) -> int:
+    """Start the Stripe sandbox in the background (idempotent); return its pid.
+
+    rate_limit_per_s and fail_every_n make it answer 429s and 500s, as Stripe does at times."""
     pid = _running_pid(settings)
     if pid is not None:
         return pid
+    faults = [
+        *(["--rate-limit", str(rate_limit_per_s)] if rate_limit_per_s else []),
+        *(["--fail-every", str(fail_every_n)] if fail_every_n else []),
+    ]
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     _pid_file(settings).parent.mkdir(parents=True, exist_ok=True)
     log_file = settings.log_dir / "stripe-sandbox.log"
     with log_file.open("a") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "stripe", "serve"],
+            [sys.executable, "-m", "pipeline.cli", "stripe", "serve", *faults],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **settings.as_environment()},
