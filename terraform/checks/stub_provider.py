@@ -98,7 +98,9 @@ def _schema(block: dict[str, Any]) -> Schema:
     return Schema(version=0, attributes=_attributes(block), block_types=_nested(block))
 
 
-class _StubResource(Resource):
+class _FromSchema:
+    """A resource or data source type described only by its extracted schema block."""
+
     type_name = ""
     block: ClassVar[dict[str, Any]] = {}
 
@@ -113,6 +115,8 @@ class _StubResource(Resource):
     def get_schema(cls) -> Schema:
         return _schema(cls.block)
 
+
+class _StubResource(_FromSchema, Resource):
     def _refuse(self, ctx: Any) -> None:
         ctx.diagnostics.add_error(f"{ctx.type_name}: {_REFUSAL}")
 
@@ -132,21 +136,7 @@ class _StubResource(Resource):
         self._refuse(ctx)
 
 
-class _StubDataSource(DataSource):
-    type_name = ""
-    block: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, provider: Provider):
-        self.provider = provider
-
-    @classmethod
-    def get_name(cls) -> str:
-        return cls.type_name
-
-    @classmethod
-    def get_schema(cls) -> Schema:
-        return _schema(cls.block)
-
+class _StubDataSource(_FromSchema, DataSource):
     def read(self, ctx, config: Config) -> State | None:
         ctx.diagnostics.add_error(f"{ctx.type_name}: {_REFUSAL}")
         return None
