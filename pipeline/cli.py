@@ -38,7 +38,12 @@ def cmd_stripe(settings: Settings, args: argparse.Namespace) -> None:
     if args.action == "serve":
         from sandbox import stripe_api
 
-        stripe_api.serve(settings, rate_limit_per_s=args.rate_limit, fail_every_n=args.fail_every)
+        stripe_api.serve(
+            settings,
+            rate_limit_per_s=args.rate_limit,
+            fail_every_n=args.fail_every,
+            fault_bursts=tuple(stripe_api.FaultBurst.parse(spec) for spec in args.fault_burst),
+        )
     elif args.action == "start":
         pid = services.start_stripe_sandbox(settings)
         print(f"Stripe sandbox running at {settings.stripe_api_base} (pid {pid})")
@@ -162,7 +167,7 @@ def _print_summary(settings: Settings, first_run: bool, run_log: RunLog) -> None
     print(
         f"  shop PostgreSQL   postgresql://{settings.pg_user}@127.0.0.1:{settings.pg_port}/{settings.shop_db}"
     )
-    print(f"  Stripe sandbox    {settings.stripe_api_base}/v1 (key {settings.stripe_api_key})")
+    print(f"  Stripe sandbox    {settings.stripe_api_base}/v1 (key: see `shop env`)")
     print(f"  marketing exports {settings.marketing_dir}")
     print(f"  warehouse         {settings.warehouse_dir} (raw_<source>.duckdb, analytics.duckdb)")
     print(f"  report site       {REPO_ROOT / 'reports' / 'build'} (python3 -m http.server -d ...)")
@@ -186,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     stripe.add_argument("--rate-limit", type=float, default=None, help="requests per second")
     stripe.add_argument(
         "--fail-every", type=int, default=None, help="answer every n-th request with a 500"
+    )
+    stripe.add_argument(
+        "--fault-burst",
+        action="append",
+        default=[],
+        metavar="STATUS:EVERY:LENGTH",
+        help="after every EVERY requests, answer LENGTH in a row with STATUS (500 or 429)",
     )
 
     generate = command("generate", cmd_generate, "generate the shop's history (replaces data)")

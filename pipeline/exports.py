@@ -14,32 +14,33 @@ every file that was waiting, since their mtimes are all after the last bookmark.
 from __future__ import annotations
 
 import csv
+import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
+
+# ASCII digits only: Python's int() and Decimal() also take "²", "١٢" or "1_000", which the
+# tap cannot cast and would load as NULL.
 
 
 def _is_date(value: str) -> bool:
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        return False
     try:
         date.fromisoformat(value)
     except ValueError:
         return False
-    return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value))
+    return True
 
 
 def _is_amount(value: str) -> bool:
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        return False
-    return amount.is_finite() and amount >= 0 and -amount.as_tuple().exponent <= 2
+    return bool(re.fullmatch(r"[0-9]+(\.[0-9]{1,2})?", value))
 
 
 def _is_count(value: str) -> bool:
-    return value.isdigit()
+    return bool(re.fullmatch(r"[0-9]+", value))
 
 
 def _is_text(value: str) -> bool:
@@ -105,50 +106,65 @@ class ExportValidationError(ValueError):
 
 
 def check_file(path: Path, contract: dict[str, Check]) -> list[ExportProblem]:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        return [ExportProblem(path, line, f"not UTF-8 text ({error.reason} at byte {error.start})")]
+    if text and not text.endswith("\n"):
+        # Every export ends with a line break: without one, the file was cut off mid-row.
+        return [ExportProblem(path, text.count("\n") + 1, "no line break at the end: truncated")]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _check_rows(path, reader, contract)
+    except csv.Error as error:  # e.g. a quote left open, a NUL byte
+        return [ExportProblem(path, reader.line_num, f"unreadable CSV: {error}")]
+
+
+def _check_rows(
+    path: Path, reader: Iterator[list[str]], contract: dict[str, Check]
+) -> list[ExportProblem]:
     problems: list[ExportProblem] = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            return [ExportProblem(path, 1, "empty file, expected a header row")]
-        expected = list(contract)
-        if header != expected:
-            missing = [column for column in expected if column not in header]
-            unexpected = [column for column in header if column not in expected]
-            detail = "; ".join(
-                part
-                for part in (
-                    f"missing column(s) {', '.join(missing)}" if missing else "",
-                    f"unexpected column(s) {', '.join(unexpected)}" if unexpected else "",
-                    "columns out of order" if not missing and not unexpected else "",
-                )
-                if part
+    header = next(reader, None)
+    if header is None:
+        return [ExportProblem(path, 1, "empty file, expected a header row")]
+    expected = list(contract)
+    if header != expected:
+        missing = [column for column in expected if column not in header]
+        unexpected = [column for column in header if column not in expected]
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing column(s) {', '.join(missing)}" if missing else "",
+                f"unexpected column(s) {', '.join(unexpected)}" if unexpected else "",
+                "columns out of order" if not missing and not unexpected else "",
             )
-            return [ExportProblem(path, 1, f"header {header} does not match {expected}: {detail}")]
-        seen_keys: dict[tuple[str, ...], int] = {}
-        for row in reader:
-            line = reader.line_num
-            if len(row) != len(expected):
-                problems.append(
-                    ExportProblem(path, line, f"expected {len(expected)} fields, got {len(row)}")
-                )
-                continue
-            record = dict(zip(expected, row, strict=True))
-            for column, check in contract.items():
-                if not check(record[column]):
-                    problems.append(
-                        ExportProblem(
-                            path, line, f"{column}={record[column]!r} is not {CHECK_NAMES[check]}"
-                        )
-                    )
-            key = tuple(record[column] for column in PRIMARY_KEYS)
-            if key in seen_keys:
+            if part
+        )
+        return [ExportProblem(path, 1, f"header {header} does not match {expected}: {detail}")]
+    seen_keys: dict[tuple[str, ...], int] = {}
+    for row in reader:
+        line = reader.line_num
+        if len(row) != len(expected):
+            problems.append(
+                ExportProblem(path, line, f"expected {len(expected)} fields, got {len(row)}")
+            )
+            continue
+        record = dict(zip(expected, row, strict=True))
+        for column, check in contract.items():
+            if not check(record[column]):
                 problems.append(
                     ExportProblem(
-                        path, line, f"duplicate key {key}, first at line {seen_keys[key]}"
+                        path, line, f"{column}={record[column]!r} is not {CHECK_NAMES[check]}"
                     )
                 )
-            seen_keys[key] = line
+        key = tuple(record[column] for column in PRIMARY_KEYS)
+        if key in seen_keys:
+            problems.append(
+                ExportProblem(path, line, f"duplicate key {key}, first at line {seen_keys[key]}")
+            )
+        seen_keys[key] = line
     return problems
 
 

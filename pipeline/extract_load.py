@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -76,7 +77,7 @@ def prepare(settings: Settings) -> None:
         settings.home / "meltano" / "state",
         _sys_dir(settings),
     ):
-        directory.mkdir(parents=True, exist_ok=True)
+        _require_writable(directory)
     for plugin_type in ("extractors", "loaders"):
         link = _sys_dir(settings) / plugin_type
         if not link.exists():
@@ -84,6 +85,18 @@ def prepare(settings: Settings) -> None:
     # Parallel `meltano run`s on a fresh home would race to create Meltano's system database.
     if not (settings.home / "meltano" / "meltano.db").exists():
         run_meltano(settings, ["state", "list"], settings.log_dir / "meltano-init.log")
+
+
+def _require_writable(directory: Path) -> None:
+    """Create the folder and prove it takes files: otherwise Meltano fails deep in a plugin."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as error:
+        raise ExtractLoadError(
+            f"cannot write to {directory} ({error.strerror}): the extract-load needs it "
+            "writable; fix its permissions or set SHOP_HOME to a writable folder"
+        ) from None
 
 
 def start_meltano(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from sandbox.config import Settings
@@ -53,16 +55,27 @@ def start_stripe_sandbox(
     *,
     rate_limit_per_s: float | None = None,
     fail_every_n: int | None = None,
+    fault_bursts: Sequence[str] = (),
 ) -> int:
     """Start the Stripe sandbox in the background (idempotent); return its pid.
 
-    rate_limit_per_s and fail_every_n make it answer 429s and 500s, as Stripe does at times."""
+    rate_limit_per_s, fail_every_n and fault_bursts ('STATUS:EVERY:LENGTH') make it answer
+    429s and 500s, as Stripe does at times."""
     pid = _running_pid(settings)
     if pid is not None:
         return pid
+    # Checked first: whatever answers on the port would otherwise pass the readiness check.
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex(("127.0.0.1", settings.stripe_port)) == 0:
+            raise ServiceError(
+                f"port {settings.stripe_port} on 127.0.0.1 is already in use by another "
+                "process; stop it or set STRIPE_SANDBOX_PORT to a free port"
+            )
     faults = [
         *(["--rate-limit", str(rate_limit_per_s)] if rate_limit_per_s else []),
         *(["--fail-every", str(fail_every_n)] if fail_every_n else []),
+        *(arg for spec in fault_bursts for arg in ("--fault-burst", spec)),
     ]
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     _pid_file(settings).parent.mkdir(parents=True, exist_ok=True)

@@ -68,9 +68,34 @@ def bad_parameter(param: str, message: str, code: str = "parameter_invalid") -> 
 
 
 @dataclass(frozen=True)
+class FaultBurst:
+    """`length` requests in a row answered with `status` (500 or 429) after every `every`
+    requests, the first `every` untouched: an outage or a rate limit that lasts a while."""
+
+    status: int
+    every: int
+    length: int
+
+    @classmethod
+    def parse(cls, spec: str) -> FaultBurst:
+        """'STATUS:EVERY:LENGTH', e.g. '500:40:6'."""
+        try:
+            status, every, length = (int(part) for part in spec.split(":"))
+        except ValueError:
+            raise ValueError(f"fault burst {spec!r}: expected STATUS:EVERY:LENGTH") from None
+        if status not in (429, 500) or not 0 < length < every:
+            raise ValueError(f"fault burst {spec!r}: status 429 or 500, 0 < LENGTH < EVERY")
+        return cls(status, every, length)
+
+    def hits(self, request_number: int) -> bool:
+        return request_number > self.every and (request_number - 1) % self.every < self.length
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     rate_limit_per_s: float | None = None  # None: no limit
     fail_every_n: int | None = None  # every n-th request answers 500 api_error (reliability tests)
+    fault_bursts: tuple[FaultBurst, ...] = ()  # consecutive 500s / 429s (reliability tests)
     debug: bool = False  # one stderr line per request
 
 
@@ -152,7 +177,7 @@ def api_key_from(headers: Mapping[str, str]) -> str | None:
 
 
 def parse_int(param: str, text: str) -> int:
-    if not re.fullmatch(r"-?\d+", text):
+    if not re.fullmatch(r"-?[0-9]+", text):  # ASCII digits only, as Stripe
         raise bad_parameter(param, f"Invalid integer: {text}", "parameter_invalid_integer")
     return int(text)
 
@@ -225,6 +250,26 @@ def parse_list_params(resource: store.Resource, params: Params) -> store.ListQue
     )
 
 
+def _check_no_nul(path: str, params: Params) -> None:
+    # PostgreSQL text cannot hold NUL: refuse it here, as Stripe does, instead of failing with 500.
+    if "\x00" in path:
+        raise StripeError(404, "Unrecognized request URL: it contains a NUL character.")
+    for key, value in params:
+        if "\x00" in key or "\x00" in value:
+            raise bad_parameter(key, f"Invalid string: {key} contains a NUL character.")
+
+
+def _rate_limited(wait_s: float) -> StripeError:
+    return StripeError(
+        429,
+        "Too many requests hit the API too quickly. We recommend an exponential backoff "
+        "of your requests.",
+        error_type="rate_limit_error",
+        code="rate_limit",
+        headers={"Retry-After": str(max(1, math.ceil(wait_s))), "Stripe-Should-Retry": "true"},
+    )
+
+
 class SandboxApp:
     """Everything but the HTTP plumbing: auth, limits, routing, rendering."""
 
@@ -247,6 +292,7 @@ class SandboxApp:
                 raise StripeError(405, f"The Stripe sandbox is read-only ({method} {target}).")
             path, _, query = target.partition("?")
             params = parse_qsl(query, keep_blank_values=True)
+            _check_no_nul(unquote(path), params)
             with self.pool.connection() as conn:
                 return 200, self._route(conn, unquote(path), params), {}
         except StripeError as error:
@@ -263,21 +309,18 @@ class SandboxApp:
             return
         wait_s = self._bucket.take()
         if wait_s > 0:
-            raise StripeError(
-                429,
-                "Too many requests hit the API too quickly. We recommend an exponential backoff "
-                "of your requests.",
-                error_type="rate_limit_error",
-                code="rate_limit",
-                headers={
-                    "Retry-After": str(max(1, math.ceil(wait_s))),
-                    "Stripe-Should-Retry": "true",
-                },
-            )
+            raise _rate_limited(wait_s)
 
     def _inject_fault(self, request_number: int) -> None:
         every = self.options.fail_every_n
+        statuses = [
+            burst.status for burst in self.options.fault_bursts if burst.hits(request_number)
+        ]
         if every and request_number % every == 0:
+            statuses.append(500)
+        if 429 in statuses:
+            raise _rate_limited(1.0)
+        if statuses:
             raise StripeError(
                 500,
                 f"An unknown error occurred (injected by the sandbox on request {request_number}).",
@@ -445,10 +488,12 @@ def serve(
     port: int | None = None,
     rate_limit_per_s: float | None = None,
     fail_every_n: int | None = None,
+    fault_bursts: tuple[FaultBurst, ...] = (),
     debug: bool = False,
 ) -> None:
     """Serve until interrupted (port defaults to settings.stripe_port)."""
-    server = _bind(settings, host, port, ServerOptions(rate_limit_per_s, fail_every_n, debug))
+    options = ServerOptions(rate_limit_per_s, fail_every_n, fault_bursts, debug)
+    server = _bind(settings, host, port, options)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -494,5 +539,5 @@ def start_background(
     debug: bool = False,
 ) -> SandboxServer:
     """Start serving in a thread; port 0 picks a free one (see `.url`)."""
-    options = ServerOptions(rate_limit_per_s, fail_every_n, debug)
+    options = ServerOptions(rate_limit_per_s, fail_every_n, debug=debug)
     return SandboxServer(_bind(settings, LOOPBACK, port, options))
