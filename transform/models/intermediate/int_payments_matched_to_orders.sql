@@ -58,7 +58,7 @@ disputes_per_charge as (
         is_lost as is_dispute_lost,
         updated_at
     from disputes
-    qualify row_number() over (partition by charge_id order by created_at desc, dispute_id) = 1
+    qualify row_number() over (partition by charge_id order by created_at desc, dispute_id asc) = 1
 
 ),
 
