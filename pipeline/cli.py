@@ -8,8 +8,9 @@ import shlex
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from pipeline import extract_load, reconcile, services
+from pipeline import cost_model, extract_load, reconcile, services
 from pipeline.lock import WarehouseBusyError
 from pipeline.run_log import RunLog
 from pipeline.scheduler import prefect_environment
@@ -104,6 +105,12 @@ def cmd_cdc(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_env(settings: Settings, args: argparse.Namespace) -> None:
     for name, value in extract_load.meltano_env(settings).items():
         print(f"export {name}={shlex.quote(value)}")
+
+
+def cmd_cost_model(settings: Settings, args: argparse.Namespace) -> None:
+    summary, rows = cost_model.run(args.bench, args.environment, args.time_factor, args.output_dir)
+    print(cost_model.describe(summary, rows))
+    print(f"\nwritten: {args.output_dir}/{{estimate,summary,assumptions}}.csv")
 
 
 def cmd_down(settings: Settings, args: argparse.Namespace) -> None:
@@ -220,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command("env", cmd_env, "print the environment for running `meltano` by hand")
     command("down", cmd_down, "stop the local sources")
+    cost = command("cost-model", cmd_cost_model, "monthly Snowflake credits from the benchmark")
+    cost.add_argument("--bench", type=Path, default=cost_model.BENCH_RESULTS)
+    cost.add_argument("--environment", choices=["dev", "prod"], default="prod")
+    cost.add_argument(
+        "--time-factor", type=float, default=1.0, help="Snowflake seconds per local second"
+    )
+    cost.add_argument("--output-dir", type=Path, default=cost_model.OUTPUT_DIR)
     demo = command("demo", cmd_demo, "the main job, once: the daily flow on the local shop")
     demo.add_argument("--months", type=float, default=DEMO_MONTHS)
     demo.add_argument("--orders-per-month", type=int, default=DEMO_ORDERS_PER_MONTH)
