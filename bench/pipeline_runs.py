@@ -1,0 +1,186 @@
+"""Scenarios month, day and realtime-lag: the platform's own steps on a shop of the bench's own.
+
+month: one month of history at the chosen scale, the daily pipeline from scratch (the steps
+of flows/daily_refresh.py, each timed: extract-load in parallel, reconcile, dbt build, report
+site). day: `simulate` one day, the same steps incrementally. realtime-lag: one run of the
+realtime_orders flow, and how far the page's newest order is behind the shop's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench.checks import BenchCheckError, analytics, check_revenue, reconciled_rows
+from bench.measure import PeakMemory, Stages
+from pipeline import extract_load, reports, services, transform, warehouse
+from sandbox import generator
+from sandbox.config import Settings
+
+REALTIME_INTERVAL_S = 15 * 60  # prefect.yaml: realtime_orders runs every 15 minutes
+
+
+def run_pipeline(settings: Settings, stages: Stages, build_reports: bool) -> None:
+    """The daily flow's steps after the shop has changed; raises on a wrong result."""
+    services.start_stripe_sandbox(settings)
+    started = datetime.now(UTC)
+    runs = extract_load.run_jobs(settings)
+    loaded = warehouse.rows_loaded_since(settings, started)
+    for job, run in runs.items():
+        schema = extract_load.RAW_SCHEMA_OF_JOB[job] + "."
+        rows = sum(n for table, n in loaded.items() if table.startswith(schema))
+        stages.record(job, run.seconds, rows=rows)
+    with stages.time("reconcile") as facts:
+        facts["rows"] = reconciled_rows(settings)
+    summary = transform.build(settings)
+    if not summary.ok:
+        raise BenchCheckError(summary.describe())
+    stages.record(
+        "dbt", summary.seconds, models=summary.models_ok + summary.snapshots_ok,
+        tests=summary.tests_passed,
+    )  # fmt: skip
+    check_revenue(settings)
+    if build_reports:
+        build = reports.build_site(settings, output_dir=settings.home / "site")
+        stages.record(
+            "reports", build.seconds, pages=len(build.pages),
+            sources_seconds=round(build.sources_seconds, 2),
+            build_seconds=round(build.build_seconds, 2),
+        )  # fmt: skip
+
+
+def month(
+    settings: Settings, orders_per_month: int, build_reports: bool, end: datetime
+) -> dict[str, object]:
+    started = time.perf_counter()
+    stages = Stages()
+    with PeakMemory() as memory:
+        with stages.time("generate") as facts:
+            rows = generator.generate(
+                settings, months=1, orders_per_month=orders_per_month, end=end
+            )
+            facts["rows"] = sum(rows.values())
+            facts["orders"] = rows["shop.orders"]
+        run_pipeline(settings, stages, build_reports)
+    return {
+        "ok": True,
+        "total_seconds": round(time.perf_counter() - started, 2),
+        "peak_rss_mb": memory.peak_mb,
+        "stages": stages.stages,
+    }
+
+
+def _set_state(settings: Settings, job: str, singer_state: dict) -> None:
+    extract_load.run_meltano(
+        settings,
+        ["state", "set", "--force", extract_load.state_id(job),
+         json.dumps({"singer_state": singer_state})],
+        settings.log_dir / "bench-state-set.log",
+    )  # fmt: skip
+
+
+def rewind_stripe_bookmarks(settings: Settings, to: datetime) -> None:
+    """tap-stripe bookmarks at the real clock, not at the newest object it read: move its
+    bookmarks back to the shop's clock, as if the previous run had happened then. Without it a
+    simulated day (which ends before the real now) would be behind the bookmark and skipped."""
+    state = extract_load.read_state(settings, "el-stripe")
+    epoch = int(to.timestamp())
+    for bookmark in state.get("bookmarks", {}).values():
+        for key, value in bookmark.items():
+            if isinstance(value, int) and value > epoch:
+                bookmark[key] = epoch
+    _set_state(settings, "el-stripe", state)
+
+
+def day(settings: Settings, month_result: dict, build_reports: bool) -> dict[str, object]:
+    clock = generator.shop_clock(settings)
+    assert clock is not None
+    started = time.perf_counter()
+    stages = Stages()
+    with PeakMemory() as memory:
+        with stages.time("generate") as facts:
+            changes = generator.simulate(settings, until=clock + timedelta(days=1))
+            facts["rows"] = sum(changes.values())
+            facts["orders"] = changes.get("shop.orders.inserted", 0)
+        rewind_stripe_bookmarks(settings, clock)
+        run_pipeline(settings, stages, build_reports)
+    month_stages = month_result["stages"]
+    return {
+        "ok": True,
+        "total_seconds": round(time.perf_counter() - started, 2),
+        "peak_rss_mb": memory.peak_mb,
+        "stages": stages.stages,
+        "ratio_to_month": {
+            name: round(stage["seconds"] / month_stages[name]["seconds"], 4)
+            for name, stage in stages.stages.items()
+            if month_stages.get(name, {}).get("seconds")
+        },
+    }
+
+
+def _newest_shop_order(settings: Settings) -> datetime:
+    conn = warehouse.connect(settings, attach_raw=False, attach_postgres=True)
+    try:
+        (newest,) = conn.execute("select max(placed_at) from shop.public.orders").fetchone()
+    finally:
+        conn.close()
+    return newest.astimezone(UTC)
+
+
+def realtime_lag(settings: Settings, build_reports: bool) -> dict[str, object]:
+    """One realtime_orders run after the daily pipeline, as the 15-minute schedule would do it.
+
+    The realtime job's bookmarks start from el-postgres' (as if it had run all along): its very
+    first run would otherwise read the whole history once."""
+    from flows.realtime_orders import REALTIME_JOB, REALTIME_TABLES, realtime_orders
+
+    postgres_state = extract_load.read_state(settings, "el-postgres")
+    streams = {f"public-{table}" for table in REALTIME_TABLES}
+    _set_state(
+        settings,
+        REALTIME_JOB,
+        {"bookmarks": {s: b for s, b in postgres_state["bookmarks"].items() if s in streams}},
+    )
+    services.stop_stripe_sandbox(settings)  # the flow starts the sources itself
+    started = time.perf_counter()
+    with PeakMemory() as memory:
+        run_log = realtime_orders(build_reports=build_reports)
+    published = datetime.now(UTC)
+    total = time.perf_counter() - started
+    shop_newest = _newest_shop_order(settings)
+    with analytics(settings) as conn:
+        mart_newest, orders_in_mart = conn.execute(
+            "select max(placed_at), count(*) from marts.fct_orders"
+        ).fetchone()
+    mart_newest = (
+        mart_newest.astimezone(UTC) if mart_newest.tzinfo else mart_newest.replace(tzinfo=UTC)
+    )
+    if mart_newest != shop_newest:
+        raise BenchCheckError(
+            f"after realtime_orders the mart's newest order is {mart_newest.isoformat()}, "
+            f"the shop's {shop_newest.isoformat()}"
+        )
+    reconciled_rows(settings, ("postgres",))
+    stages = Stages()
+    for name, seconds, rows, _detail in run_log.stages:
+        stages.record(name, seconds, rows=rows)
+    # The flow advanced the shop to its clock and published everything up to it: the page is
+    # that far behind the shop when it appears (the newest order may be older: a quiet hour).
+    shop_clock = generator.shop_clock(settings)
+    assert shop_clock is not None
+    lag = (published - shop_clock).total_seconds()
+    return {
+        "ok": True,
+        "lag_seconds": round(lag, 1),
+        "worst_case_lag_seconds": round(lag + REALTIME_INTERVAL_S, 1),
+        "schedule_interval_seconds": REALTIME_INTERVAL_S,
+        "shop_clock": shop_clock.isoformat(),
+        "published_at": published.isoformat(),
+        "shop_newest_order": shop_newest.isoformat(),
+        "mart_newest_order": mart_newest.isoformat(),
+        "orders_in_mart": orders_in_mart,
+        "total_seconds": round(total, 2),
+        "peak_rss_mb": memory.peak_mb,
+        "stages": stages.stages,
+    }
