@@ -112,13 +112,16 @@ def check_file(path: Path, contract: dict[str, Check]) -> list[ExportProblem]:
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         return [ExportProblem(path, line, f"not UTF-8 text ({error.reason} at byte {error.start})")]
+    if "\x00" in text:  # Python's csv reads it as part of a value; no database column takes it
+        line = text[: text.index("\x00")].count("\n") + 1
+        return [ExportProblem(path, line, "a NUL byte: not a text file")]
     if text and not text.endswith("\n"):
         # Every export ends with a line break: without one, the file was cut off mid-row.
         return [ExportProblem(path, text.count("\n") + 1, "no line break at the end: truncated")]
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         return _check_rows(path, reader, contract)
-    except csv.Error as error:  # e.g. a quote left open, a NUL byte
+    except csv.Error as error:  # e.g. a quote left open
         return [ExportProblem(path, reader.line_num, f"unreadable CSV: {error}")]
 
 
@@ -152,6 +155,11 @@ def _check_rows(
             )
             continue
         record = dict(zip(expected, row, strict=True))
+        for column, value in record.items():
+            if "\r" in value:  # the CSV tap reads "\r\n" inside a quoted value as "\n"
+                problems.append(
+                    ExportProblem(path, line, f"{column} holds a carriage return (\\r)")
+                )
         for column, check in contract.items():
             if not check(record[column]):
                 problems.append(

@@ -106,7 +106,9 @@ def start_meltano(
     env = {**os.environ, **meltano_env(settings), **extra_env}
     with log_file.open("w") as log:
         return subprocess.Popen(
-            [meltano_executable(), *args],
+            # Meltano dies with the process that started it (a killed flow run, a killed CLI):
+            # an orphaned run would go on writing RAW beside the next one.
+            ["setpriv", "--pdeathsig", "KILL", "--", meltano_executable(), *args],
             cwd=MELTANO_PROJECT,
             env=env,
             stdout=log,
@@ -137,13 +139,13 @@ def run_meltano(
         lines = log_file.read_text(errors="replace").splitlines()
         tail = "\n".join(lines[-25:])
         raise ExtractLoadError(
-            f"meltano {' '.join(args)} failed (exit {process.returncode}): {_cause(lines)}\n"
+            f"meltano {' '.join(args)} failed (exit {process.returncode}): {error_cause(lines)}\n"
             f"log: {log_file}\n{tail}"
         )
 
 
-def _cause(log_lines: list[str]) -> str:
-    """The last exception a plugin reported, without Meltano's log prefix."""
+def error_cause(log_lines: list[str]) -> str:
+    """The last exception a plugin (or dbt) reported, without the log prefix."""
     for line in reversed(log_lines):
         match = re.search(r"\b((?:\w+\.)*\w*(?:Error|Exception)): (.+)$", line)
         if match:

@@ -116,12 +116,14 @@ def build_site(
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     built = REPORTS_DIR / "build"
     # Evidence copies its output over ./build: start from none, so no page of an old build
-    # survives. A build going elsewhere keeps the one in reports/build aside and puts it back.
-    kept = REPORTS_DIR / ".build-kept" if output_dir is not None and built.exists() else None
+    # survives. The site in reports/build is kept aside and put back unless this build replaces
+    # it: a build going elsewhere, or one that fails or is killed, leaves it as it was.
+    kept = REPORTS_DIR / ".build-kept" if built.exists() else None
     if kept:
         shutil.rmtree(kept, ignore_errors=True)
         built.rename(kept)
     shutil.rmtree(built, ignore_errors=True)
+    replaced = False
     try:
         sources_seconds = _run_step(
             "sources", env, sources_timeout, settings.log_dir / "reports-sources.log"
@@ -131,11 +133,14 @@ def build_site(
         )
         if output_dir is None:
             output_dir = built
+            replaced = True
         else:
             shutil.rmtree(output_dir, ignore_errors=True)
             shutil.move(built, output_dir)
     finally:
-        if kept:
+        if kept and replaced:
+            shutil.rmtree(kept, ignore_errors=True)
+        elif kept:
             shutil.rmtree(built, ignore_errors=True)
             kept.rename(built)
     site_bytes = sum(f.stat().st_size for f in output_dir.rglob("*") if f.is_file())

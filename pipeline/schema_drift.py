@@ -15,6 +15,7 @@ import duckdb
 
 from pipeline import warehouse
 from pipeline.extract_load import ExtractLoadError
+from pipeline.lock import WarehouseBusyError
 from sandbox import postgres
 from sandbox.config import Settings
 
@@ -82,7 +83,10 @@ def type_changes(settings: Settings) -> list[TypeChange]:
     raw_file = warehouse.raw_file(settings, "postgres")
     if not raw_file.exists():
         return []
-    conn = duckdb.connect(str(raw_file), read_only=True)
+    try:
+        conn = duckdb.connect(str(raw_file), read_only=True)
+    except duckdb.IOException as error:  # another process writes the file
+        raise WarehouseBusyError(f"cannot read {raw_file}: {error}") from None
     try:
         raw = {
             (table, column): data_type

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.extract_load import error_cause
 from sandbox.config import REPO_ROOT, Settings
 
 DBT_PROJECT = REPO_ROOT / "transform"
@@ -122,6 +123,9 @@ def build(
     result = run_dbt(settings, args)
     seconds = time.monotonic() - started
     if result.returncode not in (0, 1) or not run_results.exists():
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
-        raise TransformError(f"dbt build failed to run (exit {result.returncode}):\n{tail}")
+        lines = (result.stdout + result.stderr).splitlines()
+        tail = "\n".join(lines[-25:])
+        raise TransformError(
+            f"dbt build failed to run (exit {result.returncode}): {error_cause(lines)}\n{tail}"
+        )
     return summarise(json.loads(run_results.read_text()), seconds)

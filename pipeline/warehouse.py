@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.lock import WarehouseBusyError
 from sandbox.config import Settings
 
 RAW_SOURCES = ("postgres", "stripe", "marketing")
@@ -36,7 +37,11 @@ def connect(
         for source in RAW_SOURCES:
             path = raw_file(settings, source)
             if path.exists():
-                conn.execute(f"attach '{path}' as raw_{source} (read_only)")
+                try:
+                    conn.execute(f"attach '{path}' as raw_{source} (read_only)")
+                except duckdb.IOException as error:  # another process writes the file
+                    conn.close()
+                    raise WarehouseBusyError(f"cannot read {path}: {error}") from None
     if attach_postgres:
         conn.execute(f"load '{_postgres_extension()}'")
         for alias, database in (("shop", settings.shop_db), ("sandbox", settings.sandbox_db)):

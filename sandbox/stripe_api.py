@@ -318,15 +318,18 @@ class SandboxApp:
         ]
         if every and request_number % every == 0:
             statuses.append(500)
-        if 429 in statuses:
+        if not statuses:
+            return
+        status = 429 if 429 in statuses else 500
+        print(f"injected {status} on request {request_number}", file=sys.stderr)  # for tests
+        if status == 429:
             raise _rate_limited(1.0)
-        if statuses:
-            raise StripeError(
-                500,
-                f"An unknown error occurred (injected by the sandbox on request {request_number}).",
-                error_type="api_error",
-                headers={"Stripe-Should-Retry": "true"},
-            )
+        raise StripeError(
+            500,
+            f"An unknown error occurred (injected by the sandbox on request {request_number}).",
+            error_type="api_error",
+            headers={"Stripe-Should-Retry": "true"},
+        )
 
     def _authenticate(self, headers: Mapping[str, str]) -> None:
         key = api_key_from(headers)

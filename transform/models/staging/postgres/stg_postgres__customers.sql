@@ -22,9 +22,9 @@ renamed as (
         stripe_customer_id,
 
         ---------- strings
-        lower(email) as email,
-        first_name,
-        last_name,
+        {{ pii('lower(email)', 'EMAIL') }} as email,
+        {{ pii('first_name', 'NAME') }} as first_name,
+        {{ pii('last_name', 'NAME') }} as last_name,
         country_code,
         city,
         postal_code,

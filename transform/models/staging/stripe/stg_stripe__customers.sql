@@ -22,7 +22,7 @@ renamed as (
         cast({{ json_text('metadata', 'shop_customer_id') }} as bigint) as customer_id,
 
         ---------- strings
-        lower(email) as email,
+        {{ pii('lower(email)', 'EMAIL') }} as email,
 
         ---------- timestamps
         created as created_at,
