@@ -241,4 +241,5 @@ def test_any_parameters_get_a_stripe_answer_never_a_500(
     if status != 200:
         error = body["error"]
         assert error["type"] == "invalid_request_error" and error["message"], body
-        assert status == 404 or error["param"] in {name for name, _ in params}, body
+        sent = {name.split("[")[0] for name, _ in params}
+        assert status == 404 or error["param"].split("[")[0] in sent, body
