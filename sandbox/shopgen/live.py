@@ -15,6 +15,8 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 
@@ -22,6 +24,13 @@ from sandbox.config import Settings
 from sandbox.postgres import connect
 
 ITEM_IDS_PER_ORDER = 100  # an order never has more items than this
+
+
+@dataclass(frozen=True)
+class LongTransaction:
+    started_at: datetime  # its now(): the updated_at of every row it writes
+    order_ids: tuple[int, ...]  # the orders it changed or placed, with their items
+    written: Counter[str]
 
 
 class LiveShop:
@@ -66,7 +75,7 @@ class LiveShop:
         ).rowcount
         return Counter({"orders.updated": orders, "order_items.updated": items})
 
-    def _place_order(self, conn: psycopg.Connection) -> Counter[str]:
+    def _place_order(self, conn: psycopg.Connection) -> tuple[int, Counter[str]]:
         """A new order: a copy of an existing one (customer, amounts, items), placed now."""
         template = self._any_free_order()
         with self._lock:
@@ -88,20 +97,22 @@ class LiveShop:
             "from order_items where order_id = %s",
             [first_item, order_id, template],
         ).rowcount
-        return Counter({"orders.inserted": 1, "order_items.inserted": items})
+        return order_id, Counter({"orders.inserted": 1, "order_items.inserted": items})
 
     @contextmanager
-    def long_transaction(self, orders: int) -> Iterator[Counter[str]]:
+    def long_transaction(self, orders: int) -> Iterator[LongTransaction]:
         """Change `orders` orders and place a new one in one transaction, opened on entry and
-        committed on exit; yields the rows it wrote."""
+        committed on exit."""
         with connect(self.settings, self.settings.shop_db) as conn:
-            written = self._change_orders(conn, self._take_orders(orders))
-            written += self._place_order(conn)
-            yield written
+            (started_at,) = conn.execute("select now()").fetchone()
+            changed = self._take_orders(orders)
+            written = self._change_orders(conn, changed)
+            placed, placed_rows = self._place_order(conn)
+            yield LongTransaction(started_at, (*changed, placed), written + placed_rows)
             conn.commit()
 
     @contextmanager
-    def steady_writes(self, interval_s: float = 0.05) -> Iterator[Counter[str]]:
+    def steady_writes(self, interval_s: float = 0.2) -> Iterator[Counter[str]]:
         """Short transactions (change an order, place one) in a thread of their own until
         exit; yields the rows written, counted as they commit."""
         written: Counter[str] = Counter()
@@ -116,7 +127,7 @@ class LiveShop:
                             if self._random.random() < 0.5:
                                 changed = self._change_orders(conn, [self._any_free_order()])
                             else:
-                                changed = self._place_order(conn)
+                                _, changed = self._place_order(conn)
                         written.update(changed)
             except BaseException as error:  # re-raised in the caller's thread
                 errors.append(error)
