@@ -26,6 +26,9 @@ def prefect_environment(settings: Settings) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_UI_ENABLED": "true",
+        # The temporary server of a flow run without a scheduler starts in ~5 s on a quiet
+        # machine but past Prefect's 20 s default on 2 busy cores, failing the run.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         "SHOP_REPO_ROOT": str(REPO_ROOT),
     }
 
