@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import measure, report
+from bench.checks import BenchCheckError
 from pipeline import services
 from pipeline.scheduler import prefect_environment
 from sandbox import postgres
@@ -116,6 +117,8 @@ class Bench:
             traceback.print_exc()
             self.failed = True
             result = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+            if isinstance(error, BenchCheckError) and error.stages:
+                result["stages_before_failure"] = error.stages
         result["load_average_after"] = measure.load_average()
         self.report["scenarios"][name] = result
         self.save()
@@ -155,10 +158,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         if month and "ingest-limit" in wanted:
             bench.run("ingest-limit", lambda: ingest_limit.measure(shop, month["stages"]))
-        day = None
-        if month and wanted & {"day", "realtime-lag"}:
-            day = bench.run("day", lambda: pipeline_runs.day(shop, month, scale.build_reports))
-        if day and "realtime-lag" in wanted:
+        if month and "day" in wanted:
+            bench.run("day", lambda: pipeline_runs.day(shop, month, scale.build_reports))
+        # After the daily pipeline, even a failed day: the flow checks its own tables.
+        if month and "realtime-lag" in wanted:
             bench.run("realtime-lag", lambda: pipeline_runs.realtime_lag(shop, scale.build_reports))
         if month and "year-queries" in wanted:
             postgres.start(year_home)
@@ -175,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
             postgres.stop(home)
             if not args.keep:
                 shutil.rmtree(home.home, ignore_errors=True)
-    if args.scale == "full" and not args.scenario and not bench.failed:
+    if args.scale == "full" and not args.scenario:  # failed scenarios say so in the file
         for suffix in ("json", "md"):
             shutil.copyfile(
                 args.results_dir / f"{bench.stem}.{suffix}", args.results_dir / f"latest.{suffix}"

@@ -13,7 +13,12 @@ CENT = Decimal("0.01")
 
 
 class BenchCheckError(RuntimeError):
-    """The pipeline gave a wrong answer: the scenario's times are not reported."""
+    """The pipeline gave a wrong answer: the scenario fails. `stages` keeps what was timed
+    before the check, for diagnosis only (the report shows them under the failure)."""
+
+    def __init__(self, message: str, stages: dict | None = None) -> None:
+        super().__init__(message)
+        self.stages = stages or {}
 
 
 def analytics(settings: Settings) -> duckdb.DuckDBPyConnection:

@@ -23,6 +23,13 @@ REALTIME_INTERVAL_S = 15 * 60  # prefect.yaml: realtime_orders runs every 15 min
 
 def run_pipeline(settings: Settings, stages: Stages, build_reports: bool) -> None:
     """The daily flow's steps after the shop has changed; raises on a wrong result."""
+    try:
+        _run_steps(settings, stages, build_reports)
+    except BenchCheckError as error:
+        raise BenchCheckError(str(error), stages.stages) from error
+
+
+def _run_steps(settings: Settings, stages: Stages, build_reports: bool) -> None:
     services.start_stripe_sandbox(settings)
     started = datetime.now(UTC)
     runs = extract_load.run_jobs(settings)

@@ -32,16 +32,22 @@ def _stage_table(result: dict, ratios: dict | None = None) -> list[str]:
                 *ratio,
             )
         )
-    lines.append(
-        f"\nTotal {_number(result['total_seconds'])} s (wall clock), peak memory "
-        f"{_number(result['peak_rss_mb'])} MB (the bench and its child processes; PostgreSQL "
-        "not counted)."
-    )
+    if "total_seconds" in result:
+        lines.append(
+            f"\nTotal {_number(result['total_seconds'])} s (wall clock), peak memory "
+            f"{_number(result['peak_rss_mb'])} MB (the bench and its child processes; PostgreSQL "
+            "not counted)."
+        )
     return lines
 
 
 def _failed(name: str, result: dict) -> list[str]:
-    return [f"## {name}", "", f"**FAILED**: {result.get('error', 'see the log')}", ""]
+    lines = [f"## {name}", "", f"**FAILED**: {result.get('error', 'see the log')}", ""]
+    if result.get("stages_before_failure"):
+        lines += ["Timed before the check failed (not valid results):", ""]
+        lines += _stage_table({"stages": result["stages_before_failure"]})
+        lines.append("")
+    return lines
 
 
 def markdown(report: dict) -> str:
