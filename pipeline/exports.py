@@ -115,14 +115,17 @@ def check_file(path: Path, contract: dict[str, Check]) -> list[ExportProblem]:
     if "\x00" in text:  # Python's csv reads it as part of a value; no database column takes it
         line = text[: text.index("\x00")].count("\n") + 1
         return [ExportProblem(path, line, "a NUL byte: not a text file")]
+    problems = []
     if text and not text.endswith("\n"):
-        # Every export ends with a line break: without one, the file was cut off mid-row.
-        return [ExportProblem(path, text.count("\n") + 1, "no line break at the end: truncated")]
+        # Every export ends with a line break: without one, the file was cut off mid-row (and
+        # the cut row may still look complete).
+        line = text.count("\n") + 1
+        problems.append(ExportProblem(path, line, "no line break at the end: truncated"))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        return _check_rows(path, reader, contract)
+        return _check_rows(path, reader, contract) + problems
     except csv.Error as error:  # e.g. a quote left open
-        return [ExportProblem(path, reader.line_num, f"unreadable CSV: {error}")]
+        return [ExportProblem(path, reader.line_num, f"unreadable CSV: {error}"), *problems]
 
 
 def _check_rows(

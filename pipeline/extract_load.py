@@ -145,11 +145,16 @@ def run_meltano(
 
 
 def error_cause(log_lines: list[str]) -> str:
-    """The last exception a plugin (or dbt) reported, without the log prefix."""
+    """The last exception a plugin (or dbt) reported, else Meltano's first error, without the
+    log prefix."""
     for line in reversed(log_lines):
         match = re.search(r"\b((?:\w+\.)*\w*(?:Error|Exception)): (.+)$", line)
         if match:
             return f"{match.group(1)}: {match.group(2)}"
+    for line in log_lines:
+        match = re.search(r"\[error\s*\] meltano\s+(.+)$", line)
+        if match:
+            return match.group(1)
     return "see the log"
 
 
@@ -205,10 +210,32 @@ def run_job(settings: Settings, job: str) -> JobRun:
         validate_exports(settings.marketing_dir)
     log_file = settings.log_dir / f"{job}.log"
     started = time.monotonic()
-    run_meltano(settings, ["run", actual], log_file)
+    # Meltano refuses a job it records as running; a run whose process was killed stays
+    # recorded so until it goes stale (minutes later). Meltano dies with the process that
+    # started it (start_meltano), so when none of this home runs the job, the record is stale.
+    force = [] if _meltano_running(settings, actual) else ["--force"]
+    run_meltano(settings, ["run", *force, actual], log_file)
     if actual == cdc.JOB:
         cdc.advance(settings)  # release the WAL of what is now in RAW
     return JobRun(job=job, seconds=time.monotonic() - started, log_file=log_file)
+
+
+def _meltano_running(settings: Settings, job: str) -> bool:
+    """Whether a `meltano run <job>` of this home is alive."""
+    home = f"SHOP_HOME={settings.home}".encode()
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")[:-1]
+            if (
+                argv[-1:] == [job.encode()]
+                and b"run" in argv
+                and any(arg.endswith(b"/meltano") for arg in argv)
+                and home in (entry / "environ").read_bytes().split(b"\0")
+            ):
+                return True
+        except OSError:  # not a process, or gone
+            continue
+    return False
 
 
 def run_jobs(settings: Settings, jobs: Iterable[str] = JOBS) -> Mapping[str, JobRun]:
