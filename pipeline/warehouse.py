@@ -28,6 +28,10 @@ def _postgres_extension() -> Path:
     return found[0]
 
 
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def connect(
     settings: Settings, *, attach_raw: bool = True, attach_postgres: bool = False
 ) -> duckdb.DuckDBPyConnection:
@@ -45,8 +49,17 @@ def connect(
     if attach_postgres:
         conn.execute(f"load '{_postgres_extension()}'")
         for alias, database in (("shop", settings.shop_db), ("sandbox", settings.sandbox_db)):
-            dsn = settings.dsn(database)
-            conn.execute(f"attach '{dsn}' as {alias} (type postgres, read_only)")
+            # Through a secret, not a connection string: DuckDB's errors quote the connection
+            # string, password included, and errors reach logs and alerts.
+            conn.execute(
+                f"create temporary secret {alias}_postgres (type postgres, "
+                f"host {_literal(settings.pg_host)}, port {settings.pg_port}, "
+                f"database {_literal(database)}, user {_literal(settings.pg_user)}, "
+                f"password {_literal(settings.pg_password)})"
+            )
+            conn.execute(
+                f"attach '' as {alias} (type postgres, secret {alias}_postgres, read_only)"
+            )
     return conn
 
 

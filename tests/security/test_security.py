@@ -14,13 +14,16 @@ import json
 import re
 import subprocess
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
+import duckdb
 import psycopg
 import pytest
 import yaml
 from secret_scan import scan_text
 
+from pipeline import warehouse
 from sandbox import stripe_api
 from sandbox.config import REPO_ROOT, Settings
 
@@ -165,3 +168,16 @@ def test_every_dependency_is_pinned_exactly() -> None:
     npm = {**package.get("dependencies", {}), **package.get("devDependencies", {})}
     assert npm and all(re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", v) for v in npm.values()), npm
     assert (REPO_ROOT / "reports" / "package-lock.json").exists()
+
+
+@pytest.mark.integration
+def test_errors_reaching_the_sources_do_not_quote_the_password(pg: Settings) -> None:
+    """Errors end up in logs, alerts and the run log: DuckDB quotes a connection string in
+    them, so the warehouse attaches PostgreSQL through a secret instead."""
+    conn = warehouse.connect(pg, attach_raw=False, attach_postgres=True)
+    assert conn.execute("select count(*) > 0 from shop.information_schema.tables").fetchone()[0]
+    conn.close()
+    with pytest.raises(duckdb.IOException) as error:
+        warehouse.connect(replace(pg, pg_port=1), attach_raw=False, attach_postgres=True)  # closed
+    assert "Unable to connect to Postgres" in str(error.value)
+    assert pg.pg_password not in str(error.value)
