@@ -39,7 +39,7 @@ renamed as (
 
         ---------- booleans
         status = 'succeeded' as is_succeeded,
-        coalesce(disputed, false) as is_disputed,
+        -- Not `disputed`: no Stripe event refreshes it when a dispute opens (see disputes).
 
         ---------- timestamps
         created as created_at,
