@@ -376,9 +376,8 @@ def test_stripe_bursts_of_500s_and_429s_are_retried_through(shop: Settings) -> N
     wait_for(lambda: _port_is_free(shop.stripe_port), "the sandbox's port is free", 10)
     sandbox_log = shop.log_dir / "stripe-sandbox.log"
     sandbox_log.unlink(missing_ok=True)
-    # A full re-read (~250 requests): 4 500s in a row after every 80 requests, 3 429s after
-    # every 110.
-    services.start_stripe_sandbox(shop, fault_bursts=("500:80:4", "429:110:3"))
+    # A full re-read (~250 requests): 4 500s in a row after 150 requests, 3 429s after 200.
+    services.start_stripe_sandbox(shop, fault_bursts=("500:150:4", "429:200:3"))
     try:
         extract_load.run_job(shop, job)
     finally:
@@ -387,8 +386,8 @@ def test_stripe_bursts_of_500s_and_429s_are_retried_through(shop: Settings) -> N
         services.start_stripe_sandbox(shop)
     injected = re.findall(r"injected (\d+) on request (\d+)", sandbox_log.read_text())
     print("\ninjected:", injected)
-    assert [n for status, n in injected if status == "500"][:4] == ["81", "82", "83", "84"]
-    assert [n for status, n in injected if status == "429"][:3] == ["111", "112", "113"]
+    assert [n for status, n in injected if status == "500"][:4] == ["151", "152", "153", "154"]
+    assert [n for status, n in injected if status == "429"][:3] == ["201", "202", "203"]
     assert_reconciled(shop, ("stripe",))
 
 
