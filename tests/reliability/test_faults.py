@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -463,7 +462,7 @@ def test_an_unwritable_warehouse_folder_is_named(shop: Settings) -> None:
 
 
 def test_ports_already_in_use_are_named(shop: Settings) -> None:
-    elsewhere = replace(shop, home=Path(tempfile.mkdtemp(prefix="shop-ports-", dir="/tmp")))
+    elsewhere = replace(shop, home=shop.home / "elsewhere")  # a home never started
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
