@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline import cost_model, extract_load, reconcile, services
-from pipeline.lock import WarehouseBusyError
+from pipeline.lock import WarehouseBusyError, WarehouseUnwritableError, warehouse_writer
 from pipeline.run_log import RunLog
 from pipeline.scheduler import prefect_environment
 from sandbox import postgres
@@ -77,7 +77,10 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_extract_load(settings: Settings, args: argparse.Namespace) -> None:
     jobs = args.job or list(extract_load.JOBS)
-    for run in extract_load.run_jobs(settings, jobs).values():
+    # The same lock as the flows: two loads of one RAW file would collide on DuckDB's.
+    with warehouse_writer(settings, holder=f"shop extract-load {' '.join(jobs)}"):
+        runs = extract_load.run_jobs(settings, jobs)
+    for run in runs.values():
         print(f"{run.job}: {run.seconds:.1f} s (log: {run.log_file})")
 
 
@@ -259,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         ValueError,
         FileNotFoundError,
         WarehouseBusyError,
+        WarehouseUnwritableError,
     ) as error:
         sys.exit(f"error: {error}")
 

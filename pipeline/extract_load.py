@@ -94,7 +94,7 @@ def _require_writable(directory: Path) -> None:
         tempfile.TemporaryFile(dir=directory).close()
     except OSError as error:
         raise ExtractLoadError(
-            f"cannot write to {directory} ({error.strerror}): the extract-load needs it "
+            f"cannot write to {directory} ({error.strerror}): the pipeline needs it "
             "writable; fix its permissions or set SHOP_HOME to a writable folder"
         ) from None
 

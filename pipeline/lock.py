@@ -21,12 +21,22 @@ class WarehouseBusyError(RuntimeError):
     pass
 
 
+class WarehouseUnwritableError(RuntimeError):
+    pass
+
+
 @contextmanager
 def warehouse_writer(settings: Settings, holder: str, wait_s: float = 0.0) -> Iterator[None]:
     """Hold the warehouse's writer lock, waiting up to wait_s for the current holder."""
-    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
     path = settings.warehouse_dir / ".writer.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise WarehouseUnwritableError(
+            f"cannot write to {settings.warehouse_dir} ({error.strerror}): the pipeline needs "
+            "it writable; fix its permissions or set SHOP_HOME to a writable folder"
+        ) from None
     try:
         deadline = time.monotonic() + wait_s
         while True:

@@ -455,7 +455,7 @@ def test_an_unwritable_warehouse_folder_is_named(shop: Settings) -> None:
     print("\n" + result.stderr)
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"error: cannot write to {shop.warehouse_dir} (Permission denied): the extract-load "
+        f"error: cannot write to {shop.warehouse_dir} (Permission denied): the pipeline "
         "needs it writable; fix its permissions or set SHOP_HOME to a writable folder"
     )
     assert_reconciled(shop)
