@@ -11,7 +11,7 @@ summarized as (
     select
         order_id,
         count(*) as line_count,
-        sum(quantity) as unit_count,
+        cast(sum(quantity) as bigint) as unit_count,
         count(distinct product_id) as distinct_product_count,
         max(updated_at) as last_changed_at
     from order_items

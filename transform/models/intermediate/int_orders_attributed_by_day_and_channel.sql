@@ -16,9 +16,10 @@ attributed as (
         channel,
         coalesce(campaign_id, 'none') as campaign_id,
         count(*) as attributed_orders,
-        sum(case when is_first_order then 1 else 0 end) as new_customers,
-        sum(order_total) as attributed_revenue,
-        sum(case when is_first_order then order_total else 0 end) as new_customer_revenue
+        cast(sum(case when is_first_order then 1 else 0 end) as bigint) as new_customers,
+        {{ money_sum('order_total') }} as attributed_revenue,
+        {{ money_sum('case when is_first_order then order_total else 0 end') }}
+            as new_customer_revenue
     from orders
     group by placed_on, channel, coalesce(campaign_id, 'none')
 

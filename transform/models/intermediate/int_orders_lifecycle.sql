@@ -31,11 +31,11 @@ order_payments_summary as (
     select
         order_id,
         count(payment_id) as payment_attempts,
-        sum(case when is_shop_succeeded then 0 else 1 end) as failed_payment_attempts,
+        cast(sum(case when is_shop_succeeded then 0 else 1 end) as bigint) as failed_payment_attempts,
         min(case when is_shop_succeeded then attempted_at end) as paid_at,
-        sum(case when is_shop_succeeded then shop_amount else 0 end) as amount_paid,
-        sum(refunded_amount) as refunded_amount,
-        sum(dispute_lost_amount) as dispute_lost_amount,
+        {{ money_sum('case when is_shop_succeeded then shop_amount else 0 end') }} as amount_paid,
+        {{ money_sum('refunded_amount') }} as refunded_amount,
+        {{ money_sum('dispute_lost_amount') }} as dispute_lost_amount,
         max(case when dispute_id is not null then 1 else 0 end) = 1 as is_disputed,
         max(last_changed_at) as last_changed_at
     from payments

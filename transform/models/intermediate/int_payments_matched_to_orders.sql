@@ -38,7 +38,7 @@ refunds_per_charge as (
     select
         charge_id,
         count(*) as refund_count,
-        sum(amount) as refunded_amount,
+        {{ money_sum('amount') }} as refunded_amount,
         max(created_at) as last_refunded_at
     from refunds
     where refund_status = 'succeeded'

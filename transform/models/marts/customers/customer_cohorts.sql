@@ -38,39 +38,47 @@ activity as (
         {{ dbt.datediff('cohort_month', 'order_month', 'month') }} as months_since_first_order,
         count(distinct customer_id) as active_customers,
         count(*) as orders,
-        sum(net_order_total) as net_revenue
+        {{ money_sum('net_order_total') }} as net_revenue
     from orders_with_cohort
     group by cohort_month, {{ dbt.datediff('cohort_month', 'order_month', 'month') }}
+
+),
+
+activity_to_date as (
+
+    select
+        cohort_month,
+        months_since_first_order,
+        active_customers,
+        orders,
+        net_revenue,
+        sum(net_revenue) over (
+            partition by cohort_month
+            order by months_since_first_order
+            rows between unbounded preceding and current row
+        ) as cumulative_net_revenue
+    from activity
 
 ),
 
 final as (
 
     select
-        activity.cohort_month,
-        activity.months_since_first_order,
+        activity_to_date.cohort_month,
+        activity_to_date.months_since_first_order,
         cohort_sizes.cohort_size,
-        activity.active_customers,
-        activity.orders,
-        activity.net_revenue,
-        cast(activity.active_customers * 1.0 / cohort_sizes.cohort_size as decimal(9, 4))
+        activity_to_date.active_customers,
+        activity_to_date.orders,
+        activity_to_date.net_revenue,
+        cast(activity_to_date.active_customers * 1.0 / cohort_sizes.cohort_size as decimal(9, 4))
             as retention_rate,
-        sum(activity.net_revenue) over (
-            partition by activity.cohort_month
-            order by activity.months_since_first_order
-            rows between unbounded preceding and current row
-        ) as cumulative_net_revenue,
+        {{ money('activity_to_date.cumulative_net_revenue') }} as cumulative_net_revenue,
         cast(
-            sum(activity.net_revenue) over (
-                partition by activity.cohort_month
-                order by activity.months_since_first_order
-                rows between unbounded preceding and current row
-            ) / cohort_sizes.cohort_size
-            as decimal(18, 2)
+            activity_to_date.cumulative_net_revenue / cohort_sizes.cohort_size as decimal(18, 2)
         ) as cumulative_value_per_customer
-    from activity
+    from activity_to_date
     inner join cohort_sizes
-        on activity.cohort_month = cohort_sizes.cohort_month
+        on activity_to_date.cohort_month = cohort_sizes.cohort_month
 
 )
 

@@ -20,9 +20,9 @@ customer_orders_summary as (
     select
         customer_id,
         count(*) as lifetime_orders,
-        sum(order_total) as lifetime_sales,
-        sum(refunded_amount) as lifetime_refunds,
-        sum(net_order_total) as lifetime_value,
+        {{ money_sum('order_total') }} as lifetime_sales,
+        {{ money_sum('refunded_amount') }} as lifetime_refunds,
+        {{ money_sum('net_order_total') }} as lifetime_value,
         min(placed_at) as first_order_at,
         max(placed_at) as most_recent_order_at,
         max(case when is_first_order then channel end) as first_order_channel

@@ -22,14 +22,16 @@ sales_per_day as (
     select
         placed_on as revenue_date,
         count(*) as orders,
-        sum(subtotal + shipping_amount + tax_amount) as gross_revenue,
-        sum(discount_amount) as discounts,
-        sum(shipping_amount) as shipping,
-        sum(tax_amount) as tax,
+        {{ money_sum('subtotal + shipping_amount + tax_amount') }} as gross_revenue,
+        {{ money_sum('discount_amount') }} as discounts,
+        {{ money_sum('shipping_amount') }} as shipping,
+        {{ money_sum('tax_amount') }} as tax,
         count(distinct case when is_first_order then customer_id end) as new_customers,
         count(distinct case when not is_first_order then customer_id end) as returning_customers,
-        sum(case when is_first_order then order_total else 0 end) as new_customer_sales,
-        sum(case when not is_first_order then order_total else 0 end) as returning_customer_sales
+        {{ money_sum('case when is_first_order then order_total else 0 end') }}
+            as new_customer_sales,
+        {{ money_sum('case when not is_first_order then order_total else 0 end') }}
+            as returning_customer_sales
     from orders
     group by placed_on
 
@@ -40,7 +42,7 @@ refunds_per_day as (
     select
         cast(created_at as date) as revenue_date,
         count(*) as refund_count,
-        sum(amount) as refunds
+        {{ money_sum('amount') }} as refunds
     from refunds
     group by cast(created_at as date)
 
