@@ -126,20 +126,22 @@ def run_meltano(
 ) -> None:
     """Run one Meltano command, its output in log_file; raise with the log's tail on failure."""
     process = start_meltano(settings, args, log_file, extra_env)
+    # Errors name the command as the user would run it; --force is ours (see run_job).
+    command = " ".join(arg for arg in args if arg != "--force")
     try:
         process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, 9)  # the tap and target with it
         process.wait()
         raise ExtractLoadError(
-            f"meltano {' '.join(args)} did not finish within {timeout_s:.0f} s and was "
+            f"meltano {command} did not finish within {timeout_s:.0f} s and was "
             f"stopped; log: {log_file}"
         ) from None
     if process.returncode != 0:
         lines = log_file.read_text(errors="replace").splitlines()
         tail = "\n".join(lines[-25:])
         raise ExtractLoadError(
-            f"meltano {' '.join(args)} failed (exit {process.returncode}): {error_cause(lines)}\n"
+            f"meltano {command} failed (exit {process.returncode}): {error_cause(lines)}\n"
             f"log: {log_file}\n{tail}"
         )
 

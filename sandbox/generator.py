@@ -9,6 +9,7 @@ Same seed and end give byte-identical data.
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -141,6 +142,8 @@ def generate(
     _in_parallel(load_shop, load_sandbox)
     counts = {name: table.num_rows for name, table in sorted(changes.inserts.items())}
     counts["plan.orders"] = plan.num_rows
+    # The exports of a previous history would otherwise be loaded beside the new one's.
+    shutil.rmtree(settings.marketing_dir, ignore_errors=True)
     counts["marketing.marketing_spend"] = _write_marketing(settings, seed, lo + 1, hi)
     counts["marketing.campaign_performance"] = counts["marketing.marketing_spend"]
     return counts
