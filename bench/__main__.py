@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from bench.checks import BenchCheckError
 from pipeline import services
 from pipeline.scheduler import prefect_environment
 from sandbox import postgres
-from sandbox.config import REPO_ROOT, Settings, load_settings
+from sandbox.config import REPO_ROOT, temporary_settings
 
 SCENARIOS = ("month", "ingest-limit", "day", "realtime-lag", "year-queries")
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -48,19 +46,6 @@ SCALES = {
     # the smoke test's: every scenario end to end in about a minute, no report site build
     "tiny": Scale(300, 12, 300, 2, False),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def new_home(name: str) -> Settings:
-    # Under /tmp, world-traversable: PostgreSQL runs as the postgres system user.
-    home = Path(tempfile.mkdtemp(prefix=f"shop-bench-{name}-", dir="/tmp"))
-    home.chmod(0o755)
-    return replace(load_settings(), home=home, pg_port=_free_port(), stripe_port=_free_port())
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Scale]:
@@ -134,8 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     args, scale = parse_args(argv)
     wanted = set(args.scenario or SCENARIOS)
     bench = Bench(args, scale)
-    shop = new_home("shop")
-    year_home = new_home("year")
+    shop = temporary_settings("bench-shop")
+    year_home = temporary_settings("bench-year")
     # The flows (realtime-lag) read their settings from the environment, Prefect its own at
     # its first import: both point at the bench's home before anything imports Prefect.
     os.environ.update(shop.as_environment())

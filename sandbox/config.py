@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import socket
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -80,3 +82,17 @@ def load_settings() -> Settings:
         stripe_api_key=env.get("STRIPE_SANDBOX_API_KEY", "sk_test_sandbox"),
         stripe_account_id=env.get("STRIPE_SANDBOX_ACCOUNT_ID", "acct_1SandboxShop00001"),
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def temporary_settings(prefix: str) -> Settings:
+    """Settings of a new home of its own under /tmp, on free ports (tests, benchmarks)."""
+    # Not a private temporary folder: the postgres system user must traverse the home.
+    home = Path(tempfile.mkdtemp(prefix=f"shop-{prefix}-", dir="/tmp"))
+    home.chmod(0o755)
+    return replace(load_settings(), home=home, pg_port=_free_port(), stripe_port=_free_port())

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from pipeline import services
 from sandbox import postgres
-from sandbox.config import Settings, load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def new_settings(prefix: str) -> Settings:
-    """Settings of a home of its own, on free ports."""
-    # Not pytest's tmp_path: the postgres system user must be able to traverse the home.
-    home = Path(tempfile.mkdtemp(prefix=f"shop-{prefix}-", dir="/tmp"))
-    home.chmod(0o755)
-    return replace(load_settings(), home=home, pg_port=free_port(), stripe_port=free_port())
+from sandbox.config import Settings, temporary_settings
 
 
 @contextmanager
@@ -47,7 +29,7 @@ def running_postgres(settings: Settings) -> Iterator[Settings]:
 def pg() -> Iterator[Settings]:
     """A running PostgreSQL with the shop and sandbox databases, shared by the session:
     for tests that recreate the schemas they use."""
-    with running_postgres(new_settings("session")) as settings:
+    with running_postgres(temporary_settings("session")) as settings:
         yield settings
 
 
@@ -55,7 +37,9 @@ def pg() -> Iterator[Settings]:
 def shop_home(request: pytest.FixtureRequest) -> Iterator[Settings]:
     """A home of the module's own (PostgreSQL, RAW files, Meltano bookmarks), for tests whose
     state carries over between steps."""
-    with running_postgres(new_settings(request.module.__name__.rsplit(".", 1)[-1])) as settings:
+    with running_postgres(
+        temporary_settings(request.module.__name__.rsplit(".", 1)[-1])
+    ) as settings:
         yield settings
 
 
