@@ -12,6 +12,8 @@ source is missing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
 import duckdb
 
@@ -247,3 +249,37 @@ def reconcile(
     if failures:
         raise ReconciliationError(failures)
     return results
+
+
+def source_net_revenue(settings: Settings, first: date, last: date) -> Decimal:
+    """Net revenue of the days first..last straight from the sources, without any dbt model:
+    paid orders' totals placed in the period (the shop) minus refunds issued in it (Stripe),
+    what marts.fct_daily_revenue must sum to."""
+    conn = warehouse.connect(settings, attach_raw=False, attach_postgres=True)
+    conn.execute("set TimeZone = 'UTC'")
+    row = conn.execute(
+        """
+        with paid_orders as (
+            select orders.total_cents
+            from shop.public.orders as orders
+            where cast(cast(orders.placed_at as timestamp) as date) between $first and $last
+              and exists (
+                  select 1 from shop.public.payments as payments
+                  where payments.order_id = orders.order_id and payments.status = 'succeeded'
+              )
+        ),
+        refunds as (
+            select amount
+            from sandbox.stripe.refunds
+            where status = 'succeeded'
+              and cast(cast(to_timestamp(created) as timestamp) as date) between $first and $last
+        )
+        select
+            (select coalesce(sum(total_cents), 0) from paid_orders)
+            - (select coalesce(sum(amount), 0) from refunds)
+        """,
+        {"first": first, "last": last},
+    ).fetchone()
+    conn.close()
+    assert row is not None
+    return Decimal(int(row[0])) / 100

@@ -19,12 +19,12 @@ import duckdb
 import pytest
 
 from pipeline import extract_load, services, transform, warehouse
+from pipeline.reconcile import source_net_revenue
 from sandbox import generator
 from sandbox.config import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.integration
 
-CENT = Decimal("0.01")
 FAKESNOW_DIR = REPO_ROOT / "transform" / "fakesnow"
 MONTHS = 1
 ORDERS_PER_MONTH = 2_500
@@ -69,39 +69,6 @@ def mart_net_revenue(settings: Settings, first: date, last: date) -> Decimal:
         ).fetchone()
     assert row is not None
     return row[0]
-
-
-def source_net_revenue(settings: Settings, first: date, last: date) -> Decimal:
-    """Paid orders' totals placed in the period minus refunds issued in it, from PostgreSQL
-    (the shop) and the Stripe sandbox's storage, in cents, without any of the dbt models."""
-    conn = warehouse.connect(settings, attach_raw=False, attach_postgres=True)
-    conn.execute("set TimeZone = 'UTC'")
-    row = conn.execute(
-        """
-        with paid_orders as (
-            select orders.total_cents
-            from shop.public.orders as orders
-            where cast(cast(orders.placed_at as timestamp) as date) between $first and $last
-              and exists (
-                  select 1 from shop.public.payments as payments
-                  where payments.order_id = orders.order_id and payments.status = 'succeeded'
-              )
-        ),
-        refunds as (
-            select amount
-            from sandbox.stripe.refunds
-            where status = 'succeeded'
-              and cast(cast(to_timestamp(created) as timestamp) as date) between $first and $last
-        )
-        select
-            (select coalesce(sum(total_cents), 0) from paid_orders)
-            - (select coalesce(sum(amount), 0) from refunds)
-        """,
-        {"first": first, "last": last},
-    ).fetchone()
-    conn.close()
-    assert row is not None
-    return Decimal(int(row[0])) * CENT
 
 
 def mart_days(settings: Settings) -> tuple[date, date]:
