@@ -9,10 +9,8 @@ from prefect import flow
 from flows import tasks
 from flows.alerts import alert_on_failure
 from flows.run_guard import guarded_run
-from pipeline.extract_load import JOBS
+from pipeline import settings as platform
 from pipeline.run_log import RunLog
-from pipeline.warehouse import RAW_SOURCES
-from sandbox.config import load_settings
 
 
 @flow(
@@ -27,16 +25,13 @@ def daily_refresh(
     sla_seconds: float = 3600,
     build_reports: bool = True,
 ) -> RunLog:
-    """The daily run. `backfill_start` makes dbt's incremental models reprocess every change
-    since that day instead of the usual lookback window."""
-    tasks.require_local(environment)
-    settings = load_settings()
-    with guarded_run(settings, "daily_refresh", environment, sla_seconds, wait_s=1800) as run_log:
-        tasks.start_local_sources(settings)
-        tasks.advance_local_shop(settings, run_log)
+    """The daily run in `environment` (environments.yaml). `backfill_start` makes dbt's
+    incremental models reprocess every change since that day instead of the usual lookback."""
+    settings = platform.load(environment)
+    with guarded_run(settings, "daily_refresh", sla_seconds, wait_s=1800) as run_log:
         tasks.check_exports(settings)
-        tasks.extract_load_all(settings, run_log, JOBS)
-        tasks.reconcile_raw(settings, run_log, RAW_SOURCES)
+        jobs = tasks.extract_load_all(settings, run_log, settings.daily_jobs)
+        tasks.reconcile_raw(settings, run_log, jobs)
         lookback = (datetime.now(UTC).date() - backfill_start).days + 1 if backfill_start else None
         tasks.build_models(settings, run_log, lookback_days=lookback)
         if build_reports:

@@ -8,22 +8,22 @@ from contextlib import contextmanager
 from prefect.runtime import flow_run
 
 from flows.alerts import lateness_alert
-from pipeline.lock import warehouse_writer
 from pipeline.run_log import RunLog
-from sandbox.config import Settings
+from pipeline.settings import Settings
+from pipeline.writer import one_writer
 
 
 @contextmanager
 def guarded_run(
-    settings: Settings, flow: str, environment: str, sla_seconds: float, wait_s: float
+    settings: Settings, flow: str, sla_seconds: float, wait_s: float
 ) -> Iterator[RunLog]:
-    """Hold the warehouse's writer lock, alert when late, and log the run whatever happens.
-    The run log's start is when the lock was taken: waiting for it is not part of the run."""
+    """Be the warehouse's only writer, alert when late, and log the run whatever happens.
+    The run log's start is when the writer slot was taken: waiting for it is not part of the run."""
     with (
         lateness_alert(flow, sla_seconds),
-        warehouse_writer(settings, holder=f"{flow} run {flow_run.name}", wait_s=wait_s),
+        one_writer(settings, holder=f"{flow} run {flow_run.name}", wait_s=wait_s),
     ):
-        run_log = RunLog(run_id=str(flow_run.id), flow=flow, environment=environment)
+        run_log = RunLog(run_id=str(flow_run.id), flow=flow, environment=settings.environment)
         try:
             yield run_log
         except BaseException as error:

@@ -13,44 +13,18 @@ from datetime import UTC, datetime
 from prefect import task
 from prefect.states import State
 
-from pipeline import extract_load, reconcile, reports, services, transform, warehouse
+from pipeline import extract_load, meltano, reconcile, reports, transform, warehouse
 from pipeline.exports import ExportValidationError, validate_exports
 from pipeline.run_log import RunLog
 from pipeline.schema_drift import SchemaDriftError
-from sandbox import generator, postgres
-from sandbox.config import DEMO_MONTHS, DEMO_ORDERS_PER_MONTH, Settings
+from pipeline.settings import Settings
 
 RETRY_DELAYS_S = [10, 30, 90]
 
 
-def require_local(environment: str) -> None:
-    if environment != "dev":
-        raise NotImplementedError(
-            f"environment {environment!r}: the flows run the embedded default ('dev') only so far"
-        )
-
-
-@task(timeout_seconds=120)
-def start_local_sources(settings: Settings) -> None:
-    """The embedded default: the shop's PostgreSQL and the Stripe sandbox."""
-    postgres.start(settings)
-    services.start_stripe_sandbox(settings)
-
-
-@task(timeout_seconds=600)
-def advance_local_shop(settings: Settings, run_log: RunLog) -> dict[str, int]:
-    """The embedded default: the shop lives on up to now (its history is generated once)."""
-    started = time.monotonic()
-    if generator.shop_clock(settings) is None:
-        generator.generate(settings, months=DEMO_MONTHS, orders_per_month=DEMO_ORDERS_PER_MONTH)
-    changes = generator.simulate(settings, until=datetime.now(UTC))
-    run_log.stage("simulate shop", time.monotonic() - started, **changes)
-    return changes
-
-
 @task(timeout_seconds=60)
 def check_exports(settings: Settings) -> dict[str, int]:
-    return validate_exports(settings.marketing_dir)
+    return validate_exports(settings.exports_url)
 
 
 def _worth_retrying(task: object, task_run: object, state: State) -> bool:
@@ -67,33 +41,32 @@ def _worth_retrying(task: object, task_run: object, state: State) -> bool:
 # No task timeout: these run in worker threads, which Prefect cannot interrupt; the Meltano
 # process itself is stopped at its timeout.
 @task(retries=3, retry_delay_seconds=RETRY_DELAYS_S, retry_condition_fn=_worth_retrying)
-def extract_load_job(settings: Settings, job: str) -> float:
-    return extract_load.run_job(settings, job).seconds
+def extract_load_job(settings: Settings, job: str) -> extract_load.JobRun:
+    return extract_load.run_job(settings, job)
 
 
-def extract_load_all(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> None:
-    """Run the jobs in parallel (one RAW file each) and log the rows each table received."""
-    extract_load.prepare(settings)
+def extract_load_all(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> list[str]:
+    """Run the jobs in parallel and log the rows each table received; return the Meltano jobs
+    that ran."""
+    meltano.prepare(settings)
     started = datetime.now(UTC)
-    futures = {job: extract_load_job.submit(settings, job) for job in jobs}
-    seconds = {job: future.result() for job, future in futures.items()}
-    loaded = warehouse.rows_loaded_since(settings, started)
+    futures = [extract_load_job.submit(settings, job) for job in jobs]
+    runs = [future.result() for future in futures]
+    sources = [meltano.source_of(run.ran) for run in runs]
+    loaded = warehouse.rows_loaded_since(settings, sources, started)
     run_log.rows_loaded += sum(loaded.values())
-    for job, job_seconds in seconds.items():
-        schema = extract_load.RAW_SCHEMA_OF_JOB[job]
-        rows = {table: n for table, n in loaded.items() if table.startswith(f"{schema}.")}
-        run_log.stage(job, job_seconds, sum(rows.values()), **rows)
+    for run, source in zip(runs, sources, strict=True):
+        rows = {table: n for table, n in loaded.items() if table.startswith(f"{source}.")}
+        run_log.stage(run.job, run.seconds, sum(rows.values()), **rows)
+    return [run.ran for run in runs]
 
 
-@task(timeout_seconds=600)
+@task(timeout_seconds=900)
 def reconcile_raw(
-    settings: Settings,
-    run_log: RunLog,
-    sources: tuple[str, ...],
-    tables: tuple[str, ...] | None = None,
+    settings: Settings, run_log: RunLog, jobs: Sequence[str], tables: Sequence[str] | None = None
 ) -> None:
     started = time.monotonic()
-    results = reconcile.reconcile(settings, sources, tables)
+    results = reconcile.reconcile(settings, jobs, tables)
     run_log.stage(
         "reconcile",
         time.monotonic() - started,

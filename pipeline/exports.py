@@ -9,6 +9,9 @@ The rule when one file is bad: the whole marketing load of that run is held back
 files too. Nothing of the run lands in RAW, so RAW never holds a day's spend without its
 performance, nor part of a file; once the bad file is fixed (or removed), the next run loads
 every file that was waiting, since their mtimes are all after the last bookmark.
+
+The exports live where the environment says (MARKETING_EXPORTS_URL): a folder, or an S3 URL
+`s3://bucket/prefix` read with the usual AWS credentials — the same place the CSV tap reads.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import urlparse
+
+from pipeline import catalog
+from pipeline.errors import PlatformError
 
 # ASCII digits only: Python's int() and Decimal() also take "²", "١٢" or "1_000", which the
 # tap cannot cast and would load as NULL.
@@ -79,12 +86,54 @@ CONTRACTS: dict[str, dict[str, Check]] = {
         "conversion_value": _is_amount,
     },
 }
-PRIMARY_KEYS = ["date", "campaign_id"]
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    location: str  # a path, or s3://bucket/key
+    modified: datetime
+
+    def read_bytes(self) -> bytes:
+        if self.location.startswith("s3://"):
+            url = urlparse(self.location)
+            body = _s3().get_object(Bucket=url.netloc, Key=url.path.lstrip("/"))["Body"]
+            return body.read()
+        return Path(self.location).read_bytes()
+
+    def __str__(self) -> str:
+        return self.location
+
+
+def _s3():  # boto3's client types are generated at run time
+    import boto3  # production's S3 exports only
+
+    return boto3.client("s3")
+
+
+def export_files(exports_url: str, table: str) -> list[ExportFile]:
+    """The export files of a table, `<exports_url>/<table>/*.csv`, by name."""
+    if exports_url.startswith("s3://"):
+        url = urlparse(exports_url)
+        prefix = f"{url.path.strip('/')}/{table}/".lstrip("/")
+        files = []
+        for page in (
+            _s3().get_paginator("list_objects_v2").paginate(Bucket=url.netloc, Prefix=prefix)
+        ):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith(".csv") and "/" not in key[len(prefix) :]:
+                    files.append(ExportFile(f"s3://{url.netloc}/{key}", item["LastModified"]))
+        return sorted(files, key=lambda f: f.location)
+    folder = Path(exports_url.removeprefix("file://")) / table
+    return [
+        ExportFile(str(path), datetime.fromtimestamp(path.stat().st_mtime, UTC))
+        for path in sorted(folder.glob("*.csv"))
+    ]
 
 
 @dataclass(frozen=True)
 class ExportProblem:
-    file: Path
+    file: ExportFile | Path
     line: int
     message: str
 
@@ -92,7 +141,7 @@ class ExportProblem:
         return f"{self.file}:{self.line}: {self.message}"
 
 
-class ExportValidationError(ValueError):
+class ExportValidationError(PlatformError):
     def __init__(self, problems: list[ExportProblem], limit: int = 20) -> None:
         shown = "\n".join(f"  {problem}" for problem in problems[:limit])
         more = f"\n  ... and {len(problems) - limit} more" if len(problems) > limit else ""
@@ -105,7 +154,8 @@ class ExportValidationError(ValueError):
         self.problems = problems
 
 
-def check_file(path: Path, contract: dict[str, Check]) -> list[ExportProblem]:
+def check_file(path: ExportFile | Path, table: str) -> list[ExportProblem]:
+    contract = CONTRACTS[table]
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")
@@ -123,13 +173,13 @@ def check_file(path: Path, contract: dict[str, Check]) -> list[ExportProblem]:
         problems.append(ExportProblem(path, line, "no line break at the end: truncated"))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        return _check_rows(path, reader, contract) + problems
+        return _check_rows(path, reader, contract, table) + problems
     except csv.Error as error:  # e.g. a quote left open
         return [ExportProblem(path, reader.line_num, f"unreadable CSV: {error}"), *problems]
 
 
 def _check_rows(
-    path: Path, reader: Iterator[list[str]], contract: dict[str, Check]
+    path: ExportFile | Path, reader: Iterator[list[str]], contract: dict[str, Check], table: str
 ) -> list[ExportProblem]:
     problems: list[ExportProblem] = []
     header = next(reader, None)
@@ -170,7 +220,7 @@ def _check_rows(
                         path, line, f"{column}={record[column]!r} is not {CHECK_NAMES[check]}"
                     )
                 )
-        key = tuple(record[column] for column in PRIMARY_KEYS)
+        key = tuple(record[column] for column in catalog.table("marketing", table).primary_key)
         if key in seen_keys:
             problems.append(
                 ExportProblem(path, line, f"duplicate key {key}, first at line {seen_keys[key]}")
@@ -179,15 +229,15 @@ def _check_rows(
     return problems
 
 
-def validate_exports(marketing_dir: Path) -> dict[str, int]:
+def validate_exports(exports_url: str) -> dict[str, int]:
     """Check every export file against its contract; return the files found per table."""
     problems: list[ExportProblem] = []
     files_per_table: dict[str, int] = {}
-    for table, contract in CONTRACTS.items():
-        files = sorted((marketing_dir / table).glob("*.csv"))
+    for table in CONTRACTS:
+        files = export_files(exports_url, table)
         files_per_table[table] = len(files)
         for path in files:
-            problems.extend(check_file(path, contract))
+            problems.extend(check_file(path, table))
     if problems:
         raise ExportValidationError(problems)
     return files_per_table

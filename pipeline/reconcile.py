@@ -1,111 +1,55 @@
-"""Reconcile every RAW table with its source: counts, keys and the values that changes move.
+"""Reconcile RAW with its sources, through the interfaces production has: the shop's PostgreSQL
+through its own connection, Stripe through its API, the export files where they are — each
+against the warehouse through its connector (DuckDB locally, Snowflake in production).
 
-A RAW table is right when every source key is in it exactly once with the source's current
-values, and the sums of its money columns equal the source's (a cheap checksum: a value
-mangled on the way shows even when keys and change times agree). Rows deleted at the source
-stay in RAW under INCREMENTAL replication (it cannot see hard deletes); they are reported,
-not failed on. Under change data capture (LOG_BASED) a delete reaches RAW as a row with
-`_sdc_deleted_at` set: such rows count as gone, and a key deleted in RAW but alive at the
+A RAW table is right when every source row is in it exactly once with the source's current
+values. What each table is compared by is declared once, in the dbt sources' `meta`
+(pipeline/catalog.py).
+
+- PostgreSQL tables: checksums by key range. Both sides aggregate per range of the primary key
+  (count, key sum, a checksum of key and change time, the money sums); only ranges that differ
+  are compared row by row. The shop is live: rows changed after the run's extraction began
+  (the tap's `pending_since`, before any transaction still open then) are not expected in RAW
+  yet and are left out.
+- Stripe: every object the API lists as created in the window (the days before the tap's
+  bookmark) is in RAW once with the same money; and over the whole history, each day's shop
+  payments and Stripe charges agree (count and amount per status), so every succeeded payment
+  has its charge with the same amount, and the reverse.
+- Marketing exports: every row of every file the tap has read is in RAW with the file's values.
+
+Rows deleted at the source stay in RAW under INCREMENTAL replication (the tap cannot see hard
+deletes); they are reported, not failed on. Under change data capture a delete reaches RAW as a
+row with `_sdc_deleted_at`: such rows count as gone, and a key deleted in RAW but alive at the
 source is missing.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import duckdb
+import psycopg
 
-from pipeline import warehouse
-from sandbox.config import Settings
+from pipeline import catalog, exports, meltano, shop_database, stripe_api, warehouse
+from pipeline.catalog import SourceTable
+from pipeline.errors import PlatformError
+from pipeline.settings import Settings
+from pipeline.warehouse import Warehouse
 
-
-@dataclass(frozen=True)
-class TableSpec:
-    source: str  # RAW source: postgres | stripe | marketing
-    table: str
-    source_relation: str  # SQL relation in the attached source
-    raw_relation: str
-    keys: tuple[str, ...]
-    compared: tuple[str, ...]  # values that must match: a change not loaded shows here
-    checksums: tuple[str, ...] = ()  # summed over the table on both sides: money columns
-    soft_deletes: bool = False  # RAW marks deletes in _sdc_deleted_at (change data capture)
-
-
-def _postgres(table: str, key: str, checksums: tuple[str, ...] = ()) -> TableSpec:
-    return TableSpec(
-        "postgres",
-        table,
-        f"shop.public.{table}",
-        f"raw_postgres.postgres.{table}",
-        (key,),
-        ("epoch_ms(updated_at)",),
-        checksums,
-        soft_deletes=True,
-    )
-
-
-def _stripe(table: str, compared: tuple[str, ...], checksums: tuple[str, ...] = ()) -> TableSpec:
-    return TableSpec(
-        "stripe",
-        table,
-        f"sandbox.stripe.{table}",
-        f"raw_stripe.stripe.{table}",
-        ("id",),
-        compared,
-        checksums,
-    )
-
-
-def _marketing(table: str, compared: tuple[str, ...], files: str) -> TableSpec:
-    source = f"read_csv('{files}', all_varchar = true, header = true)"
-    return TableSpec(
-        "marketing",
-        table,
-        source,
-        f"raw_marketing.marketing.{table}",
-        ("date::date", "campaign_id"),
-        compared,
-        checksums=compared,
-    )
-
-
-def table_specs(settings: Settings) -> list[TableSpec]:
-    exports = settings.marketing_dir
-    return [
-        _postgres("countries", "country_code"),
-        _postgres("categories", "category_id"),
-        _postgres("products", "product_id", ("price_cents", "unit_cost_cents")),
-        _postgres("customers", "customer_id"),
-        _postgres(
-            "orders",
-            "order_id",
-            ("subtotal_cents", "discount_cents", "shipping_cents", "tax_cents", "total_cents"),
-        ),
-        _postgres(
-            "order_items", "order_item_id", ("unit_price_cents * quantity", "discount_cents")
-        ),
-        _postgres("order_status_history", "order_status_id"),
-        _postgres("payments", "payment_id", ("amount_cents",)),
-        _stripe("customers", ("email",)),
-        # Not `disputed`: Stripe sends no charge event when a dispute opens, so tap-stripe,
-        # which follows changes through events, keeps a charge's first `disputed`. Disputes
-        # are reconciled from their own stream, which is where dbt takes them from.
-        _stripe("charges", ("amount", "amount_refunded"), ("amount", "amount_refunded")),
-        _stripe("disputes", ("amount", "status"), ("amount",)),
-        _stripe("balance_transactions", ("amount", "net"), ("amount", "net")),
-        _marketing(
-            "marketing_spend",
-            ("round(spend::decimal(18, 2) * 100)::bigint",),
-            f"{exports}/marketing_spend/*.csv",
-        ),
-        _marketing(
-            "campaign_performance",
-            ("clicks::bigint", "round(conversion_value::decimal(18, 2) * 100)::bigint"),
-            f"{exports}/campaign_performance/*.csv",
-        ),
-    ]
+KEY_RANGES = 1024  # ranges of the primary key whose checksums are compared
+RANGES_EXAMINED = 64  # differing ranges compared row by row, per table
+CHECKSUM_PRIME = 1_000_003
+DAY_US = 86_400_000_000
+# Stripe objects compared one by one with the API: those created in the days before the tap's
+# bookmark (a page of 100 objects per request; the whole history is covered by the shop's
+# payments, below).
+STRIPE_API_DAYS = 2
 
 
 @dataclass(frozen=True)
@@ -114,38 +58,30 @@ class TableReconciliation:
     table: str
     source_rows: int
     raw_rows: int
-    missing: int  # source keys not in RAW
-    outdated: int  # in RAW, but with values older than the source's
+    missing: int  # source rows not in RAW
+    outdated: int  # in RAW, but with values other than the source's
     duplicates: int  # RAW rows beyond one per key
     deleted_at_source: int  # RAW keys the source no longer has, not marked deleted in RAW
     deleted_in_raw: int = 0  # RAW keys marked deleted (_sdc_deleted_at), gone at the source
-    checksum_mismatches: tuple[str, ...] = ()  # "sum(x): source S, RAW R" where they differ
+    problems: tuple[str, ...] = ()  # other differences, in words
+    scope: str = ""  # what was compared: "up to <time>", "created <from>..<to>"
 
     @property
     def ok(self) -> bool:
-        return (
-            self.missing == 0
-            and self.outdated == 0
-            and self.duplicates == 0
-            and not self.checksum_mismatches
-        )
+        return not (self.missing or self.outdated or self.duplicates or self.problems)
 
     def describe(self) -> str:
-        checksums = (
-            f"; checksums differ: {', '.join(self.checksum_mismatches)}"
-            if self.checksum_mismatches
-            else ""
-        )
+        problems = f"; {'; '.join(self.problems)}" if self.problems else ""
+        scope = f" ({self.scope})" if self.scope else ""
         return (
-            f"{self.source}.{self.table}: source {self.source_rows} rows, "
-            f"RAW {self.raw_rows} rows; "
-            f"missing in RAW {self.missing}, outdated {self.outdated}, "
+            f"{self.source}.{self.table}{scope}: source {self.source_rows} rows, "
+            f"RAW {self.raw_rows} rows; missing in RAW {self.missing}, outdated {self.outdated}, "
             f"duplicated {self.duplicates}, deleted at source {self.deleted_at_source}, "
-            f"deleted in RAW {self.deleted_in_raw}{checksums}"
+            f"deleted in RAW {self.deleted_in_raw}{problems}"
         )
 
 
-class ReconciliationError(RuntimeError):
+class ReconciliationError(PlatformError):
     def __init__(self, failures: list[TableReconciliation]) -> None:
         super().__init__(
             "RAW does not match its sources:\n" + "\n".join(f"  {f.describe()}" for f in failures)
@@ -153,133 +89,419 @@ class ReconciliationError(RuntimeError):
         self.failures = failures
 
 
-def _has_column(conn: duckdb.DuckDBPyConnection, relation: str, column: str) -> bool:
-    database, schema, table = relation.split(".")
-    return bool(
-        conn.execute(
-            "select count(*) from duckdb_columns() where database_name = ? and schema_name = ? "
-            "and table_name = ? and column_name = ?",
-            [database, schema, table, column],
-        ).fetchone()[0]
-    )
-
-
-def _reconcile_table(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> TableReconciliation:
-    keys = ", ".join(f"{key} as k{i}" for i, key in enumerate(spec.keys))
-    key_names = ", ".join(f"k{i}" for i in range(len(spec.keys)))
-    values = ", ".join(f"{value} as v{i}" for i, value in enumerate(spec.compared))
-    sums = "".join(f", {expr} as c{i}" for i, expr in enumerate(spec.checksums))
-    join = " and ".join(f"s.k{i} = r.k{i}" for i in range(len(spec.keys)))
-    differs = " or ".join(f"s.v{i} is distinct from r.v{i}" for i in range(len(spec.compared)))
-    deleted = (
-        "_sdc_deleted_at is not null"
-        if spec.soft_deletes and _has_column(conn, spec.raw_relation, "_sdc_deleted_at")
-        else "false"
-    )
-    # Over the keys the source still has: rows hard-deleted at the source stay in RAW under
-    # INCREMENTAL replication and are counted apart (deleted at source), not summed here.
-    checksum_pairs = "".join(
-        f", (select sum(c{i}) from source),"
-        f" (select sum(r.c{i}) from raw_keys r semi join source s on {join})"
-        for i in range(len(spec.checksums))
-    )
-    row = conn.execute(
-        f"""
-        with source as (select {keys}, {values}{sums} from {spec.source_relation}),
-             raw_all as (
-                 select {keys}, {values}{sums}, {deleted} as deleted from {spec.raw_relation}
-             ),
-             raw as (select * exclude (deleted) from raw_all where not deleted),
-             raw_keys as (select distinct on ({key_names}) * from raw)
-        select
-            (select count(*) from source),
-            (select count(*) from raw),
-            (select count(*) from source s anti join raw_keys r on {join}),
-            (select count(*) from source s join raw r on {join} where {differs}),
-            (select count(*) from raw) - (select count(*) from raw_keys),
-            (select count(*) from raw_keys r anti join source s on {join}),
-            (select count(distinct ({key_names})) from raw_all where deleted)
-            {checksum_pairs}
-        """
-    ).fetchone()
-    assert row is not None
-    counts, checksums = row[:7], row[7:]
-    mismatches = tuple(
-        f"sum({expr}): source {checksums[2 * i]}, RAW {checksums[2 * i + 1]}"
-        for i, expr in enumerate(spec.checksums)
-        if checksums[2 * i] != checksums[2 * i + 1]
-    )
-    return TableReconciliation(spec.source, spec.table, *counts, checksum_mismatches=mismatches)
-
-
-def _reconcile_tables(
-    conn: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    sources: tuple[str, ...],
-    tables: tuple[str, ...] | None,
-) -> list[TableReconciliation]:
-    conn.execute("set TimeZone = 'UTC'")
-    attached = {
-        row[0] for row in conn.execute("select database_name from duckdb_databases()").fetchall()
-    }
-    results = []
-    for spec in table_specs(settings):
-        if spec.source not in sources or (tables is not None and spec.table not in tables):
-            continue
-        if f"raw_{spec.source}" not in attached:
-            path = warehouse.raw_file(settings, spec.source)
-            raise FileNotFoundError(f"RAW file of source {spec.source} not found at {path}")
-        results.append(_reconcile_table(conn, spec))
-    return results
-
-
 def reconcile(
-    settings: Settings,
-    sources: tuple[str, ...] = warehouse.RAW_SOURCES,
-    tables: tuple[str, ...] | None = None,
+    settings: Settings, jobs: Sequence[str] | None = None, tables: Iterable[str] | None = None
 ) -> list[TableReconciliation]:
-    """Compare the RAW tables of the given sources (all, or the named ones) with their sources;
-    raise if any is wrong."""
-    conn = warehouse.connect(settings, attach_postgres=True)
-    try:
-        results = _reconcile_tables(conn, settings, sources, tables)
-    finally:
-        conn.close()  # the RAW files stay free for the loaders (one writer per file)
+    """Compare what the jobs (default: the daily jobs) load with their sources, each as of its
+    last run; raise ReconciliationError naming every table that differs."""
+    jobs = list(jobs or settings.daily_jobs)
+    wanted = set(tables) if tables is not None else None
+    results: list[TableReconciliation] = []
+    sources = [meltano.source_of(job) for job in jobs]
+    with ThreadPoolExecutor() as pool:  # each read starts Meltano: seconds
+        watermarks = list(pool.map(lambda job: watermark(settings, job), jobs))
+    with warehouse.connect(settings, sources) as raw:
+        for job, source, as_of in zip(jobs, sources, watermarks, strict=True):
+            declared = [
+                t
+                for t in catalog.tables_of(source)
+                if t.name in meltano.job_tables(job) and (wanted is None or t.name in wanted)
+            ]
+            if not declared:
+                continue
+            if source == "postgres":
+                with shop_database.connect(settings.postgres) as shop:
+                    results += [_postgres_table(shop, raw, t, as_of) for t in declared]
+            elif source == "stripe":
+                results += [_stripe_table(settings, raw, t, as_of) for t in declared]
+                if any(t.shop_payments for t in declared):
+                    with shop_database.connect(settings.postgres) as shop:
+                        results += [
+                            _shop_payments(shop, raw, t, as_of) for t in declared if t.shop_payments
+                        ]
+            else:
+                results += [_export_table(settings, raw, t, as_of) for t in declared]
     failures = [result for result in results if not result.ok]
     if failures:
         raise ReconciliationError(failures)
     return results
 
 
-def source_net_revenue(settings: Settings, first: date, last: date) -> Decimal:
-    """Net revenue of the days first..last straight from the sources, without any dbt model:
-    paid orders' totals placed in the period (the shop) minus refunds issued in it (Stripe),
-    what marts.fct_daily_revenue must sum to."""
-    conn = warehouse.connect(settings, attach_raw=False, attach_postgres=True)
-    conn.execute("set TimeZone = 'UTC'")
-    row = conn.execute(
-        """
-        with paid_orders as (
-            select orders.total_cents
-            from shop.public.orders as orders
-            where cast(cast(orders.placed_at as timestamp) as date) between $first and $last
-              and exists (
-                  select 1 from shop.public.payments as payments
-                  where payments.order_id = orders.order_id and payments.status = 'succeeded'
-              )
-        ),
-        refunds as (
-            select amount
-            from sandbox.stripe.refunds
-            where status = 'succeeded'
-              and cast(cast(to_timestamp(created) as timestamp) as date) between $first and $last
+def watermark(settings: Settings, job: str) -> datetime:
+    """What the job's last run has read up to: changes after it are not expected in RAW yet.
+
+    tap-postgres: `pending_since`, the start of its last run before any transaction open then
+    (meltano/plugins/tap-postgres-launcher); tap-stripe: its bookmarks, the moment its last run
+    began; the CSV tap: the newest file modification it read. Without a bookmark (change data
+    capture reads to the end of the WAL): now."""
+    state = meltano.read_state(settings, job)
+    if "pending_since" in state:
+        return datetime.fromisoformat(state["pending_since"])
+    bookmarks = [
+        bookmark
+        for stream, bookmark in state.get("bookmarks", {}).items()
+        if not stream.endswith("_events")  # tap-stripe's update streams follow their own clock
+    ]
+    created = [b["created"] for b in bookmarks if isinstance(b.get("created"), int)]
+    if created:
+        return datetime.fromtimestamp(min(created), UTC)
+    modified = [
+        datetime.fromisoformat(b["replication_key_value"])
+        for b in bookmarks
+        if b.get("replication_key") == "_sdc_last_modified" and b.get("replication_key_value")
+    ]
+    if modified:
+        return min(modified)
+    return datetime.now(UTC)
+
+
+def _us(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+# -- PostgreSQL: checksums by key range ---------------------------------------------------------
+
+
+def _pg_epoch_us(expression: str) -> str:
+    return f"(extract(epoch from {expression}) * 1000000)::bigint"
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    epoch_us: Callable[[str], str]
+    key_range: Callable[[str, int, int], str]
+    query: Callable[[str], list[tuple]]
+
+
+def _pg_dialect(shop: psycopg.Connection) -> _Dialect:
+    return _Dialect(
+        epoch_us=_pg_epoch_us,
+        key_range=lambda key, low, size: f"floor(({key} - {low})::numeric / {size})::bigint",
+        query=lambda sql: shop.execute(sql).fetchall(),
+    )
+
+
+def _warehouse_dialect(raw: Warehouse) -> _Dialect:
+    return _Dialect(
+        epoch_us=raw.epoch_us,
+        key_range=lambda key, low, size: f"floor(({key} - {low}) / {size})",
+        query=raw.query,
+    )
+
+
+def _postgres_table(
+    shop: psycopg.Connection, raw: Warehouse, table: SourceTable, as_of: datetime
+) -> TableReconciliation:
+    (key,) = table.primary_key
+    source_relation = f"public.{table.name}"
+    raw_relation = raw.raw_relation("postgres", table.name)
+    columns = raw.raw_columns("postgres")
+    if not any(t == table.name for t, _ in columns):
+        count = shop.execute(f"select count(*) from {source_relation}").fetchone()[0]
+        return TableReconciliation(
+            "postgres", table.name, count, 0, count, 0, 0, 0, problems=("not in RAW",)
         )
-        select
-            (select coalesce(sum(total_cents), 0) from paid_orders)
-            - (select coalesce(sum(amount), 0) from refunds)
-        """,
-        {"first": first, "last": last},
+    soft_deletes = (table.name, "_sdc_deleted_at") in columns
+    live = "_sdc_deleted_at is null" if soft_deletes else "true"
+    low, high, numeric_key = _key_bounds(shop, source_relation, key)
+    size = max(1, -(-(high - low + 1) // KEY_RANGES)) if numeric_key else 1
+    as_of_us = _us(as_of)
+    pg, wh = _pg_dialect(shop), _warehouse_dialect(raw)
+
+    def ranges(side: _Dialect, relation: str, where: str) -> dict[int, tuple]:
+        changed = side.epoch_us(table.changed_at or "")
+        key_range = side.key_range(key, low, size) if numeric_key else "0"
+        mixed = f"({key} % {CHECKSUM_PRIME})" if numeric_key else "1"
+        sums = "".join(f", sum({money})" for money in table.money)
+        rows = side.query(
+            f"select {key_range}, count(*), sum({key if numeric_key else '0'}), "
+            f"sum({changed} % {CHECKSUM_PRIME}), "
+            f"sum(({mixed} * ({changed} % {CHECKSUM_PRIME})) % {CHECKSUM_PRIME}){sums} "
+            f"from {relation} where {changed} <= {as_of_us} and {where} group by 1"
+        )
+        return {int(row[0]): tuple(int(v or 0) for v in row[1:]) for row in rows}
+
+    source_ranges = ranges(pg, source_relation, "true")
+    raw_ranges = ranges(wh, raw_relation, live)
+    differing = sorted(
+        r
+        for r in source_ranges.keys() | raw_ranges.keys()
+        if source_ranges.get(r) != raw_ranges.get(r)
+    )
+    counts: Counter[str] = Counter()
+    problems = []
+    if differing:
+        examined = differing[:RANGES_EXAMINED]
+        counts = _compare_rows(pg, wh, table, source_relation, raw_relation, soft_deletes,
+                               low, size, numeric_key, examined, as_of_us)  # fmt: skip
+        if len(differing) > len(examined):
+            problems.append(
+                f"{len(differing) - len(examined)} more key ranges differ (not examined; "
+                f"{len(differing)} of {max(len(source_ranges), 1)} differ)"
+            )
+    deleted_in_raw = 0
+    if soft_deletes:
+        deleted_in_raw = int(
+            raw.query(f"select count(distinct {key}) from {raw_relation} where not ({live})")[0][0]
+        )
+    return TableReconciliation(
+        "postgres",
+        table.name,
+        source_rows=sum(v[0] for v in source_ranges.values()),
+        raw_rows=sum(v[0] for v in raw_ranges.values()),
+        missing=counts["missing"],
+        outdated=counts["outdated"],
+        duplicates=counts["duplicates"],
+        deleted_at_source=counts["deleted_at_source"],
+        deleted_in_raw=deleted_in_raw,
+        problems=tuple(problems),
+        scope=f"changed up to {as_of:%Y-%m-%d %H:%M:%S} UTC",
+    )
+
+
+def _key_bounds(shop: psycopg.Connection, relation: str, key: str) -> tuple[int, int, bool]:
+    data_type = shop.execute(
+        "select data_type from information_schema.columns where table_schema = 'public' "
+        "and table_name = %s and column_name = %s",
+        [relation.split(".")[1], key],
     ).fetchone()
-    conn.close()
-    assert row is not None
-    return Decimal(int(row[0])) / 100
+    if data_type is None or data_type[0] not in ("smallint", "integer", "bigint"):
+        return 0, 0, False
+    low, high = shop.execute(f"select min({key}), max({key}) from {relation}").fetchone()
+    return int(low or 0), int(high or 0), True
+
+
+def _compare_rows(
+    pg: _Dialect,
+    wh: _Dialect,
+    table: SourceTable,
+    source_relation: str,
+    raw_relation: str,
+    soft_deletes: bool,
+    low: int,
+    size: int,
+    numeric_key: bool,
+    key_ranges: list[int],
+    as_of_us: int,
+) -> Counter[str]:
+    """Compare the rows of the differing key ranges one by one."""
+    (key,) = table.primary_key
+    money = "".join(f", {m}" for m in table.money)
+
+    def rows(side: _Dialect, relation: str, deleted: str) -> list[tuple]:
+        where = f"{side.key_range(key, low, size)} in ({', '.join(map(str, key_ranges))})"
+        return side.query(
+            f"select {key}, {side.epoch_us(table.changed_at or '')}, {deleted}{money} "
+            f"from {relation} where {where if numeric_key else 'true'}"
+        )
+
+    source = {row[0]: (int(row[1]), _ints(row[3:])) for row in rows(pg, source_relation, "false")}
+    raw: dict[object, list[tuple]] = defaultdict(list)
+    deleted_flag = "_sdc_deleted_at is not null" if soft_deletes else "false"
+    for row in rows(wh, raw_relation, deleted_flag):
+        raw[_same_key(row[0], source)].append((int(row[1]), bool(row[2]), _ints(row[3:])))
+    counts: Counter[str] = Counter()
+    for key_value, (changed, values) in source.items():
+        if changed > as_of_us:
+            continue  # changed after the run read the table: the next run loads it
+        alive = [r for r in raw.get(key_value, []) if not r[1]]
+        if not alive:
+            counts["missing"] += 1
+            continue
+        counts["duplicates"] += len(alive) - 1
+        newest = max(alive)
+        if newest[0] != changed or newest[2] != values:
+            counts["outdated"] += 1
+    for key_value, copies in raw.items():
+        alive = [r for r in copies if not r[1]]
+        if key_value not in source and alive:
+            counts["deleted_at_source"] += 1
+            counts["duplicates"] += len(alive) - 1
+    return counts
+
+
+def _ints(values: Sequence[object]) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)  # type: ignore[call-overload]
+
+
+def _same_key(raw_key: object, source: dict) -> object:
+    """RAW's key as the source's (DuckDB's HUGEINT and Snowflake's NUMBER come back as int or
+    Decimal)."""
+    return int(raw_key) if isinstance(raw_key, Decimal) else raw_key  # type: ignore[arg-type]
+
+
+# -- Stripe: the API over a window, the shop's payments over the whole history ------------------
+
+
+def _stripe_table(
+    settings: Settings, raw: Warehouse, table: SourceTable, as_of: datetime
+) -> TableReconciliation:
+    assert table.api_list and table.created_at
+    first_day = (as_of - timedelta(days=STRIPE_API_DAYS)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    api = {
+        obj["id"]: tuple(int(obj[m]) for m in table.money)
+        for obj in stripe_api.list_created(settings.stripe, table.api_list, first_day, as_of)
+    }
+    created = raw.epoch_us(table.created_at)
+    money = "".join(f", {m}" for m in table.money)
+    in_raw: dict[str, list[tuple[int, ...]]] = defaultdict(list)
+    for row in raw.query(
+        f"select id{money} from {raw.raw_relation('stripe', table.name)} "
+        f"where {created} >= {_us(first_day)} and {created} < {_us(as_of)}"
+    ):
+        in_raw[row[0]].append(_ints(row[1:]))
+    missing = sum(1 for object_id in api if object_id not in in_raw)
+    differs = sum(
+        1
+        for object_id, values in api.items()
+        if object_id in in_raw and values not in in_raw[object_id]
+    )
+    return TableReconciliation(
+        "stripe",
+        table.name,
+        source_rows=len(api),
+        raw_rows=sum(len(copies) for copies in in_raw.values()),
+        missing=missing,
+        outdated=differs,
+        duplicates=sum(len(copies) - 1 for copies in in_raw.values()),
+        deleted_at_source=sum(1 for object_id in in_raw if object_id not in api),
+        scope=f"created {first_day:%Y-%m-%d %H:%M}..{as_of:%Y-%m-%d %H:%M:%S} UTC, via the API",
+    )
+
+
+def _shop_payments(
+    shop: psycopg.Connection, raw: Warehouse, charges: SourceTable, as_of: datetime
+) -> TableReconciliation:
+    """Each day's payments (shop) and charges (RAW) agree per status; days that differ are
+    compared charge by charge."""
+    link = charges.shop_payments
+    payments = f"public.{link['relation']}"
+    raw_charges = raw.raw_relation("stripe", charges.name)
+    same = link["same"]  # charge column -> payment column
+    as_of_us = _us(as_of)
+
+    def by_day(side: _Dialect, relation: str, created: str, columns: Sequence[str]) -> dict:
+        day = f"floor({side.epoch_us(created)} / {DAY_US})"
+        status, amount = columns
+        rows = side.query(
+            f"select {day}, {status}, count(*), sum({amount}) from {relation} "
+            f"where {side.epoch_us(created)} < {as_of_us} group by 1, 2"
+        )
+        return {(int(r[0]), r[1]): (int(r[2]), int(r[3] or 0)) for r in rows}
+
+    pg, wh = _pg_dialect(shop), _warehouse_dialect(raw)
+    shop_days = by_day(pg, payments, link["created_at"], [same["status"], same["amount"]])
+    raw_days = by_day(wh, raw_charges, charges.created_at or "", ["status", "amount"])
+    differing = sorted({day for day, _ in shop_days.keys() ^ raw_days.keys()} | {
+        day for key in shop_days.keys() & raw_days.keys() if shop_days[key] != raw_days[key]
+        for day in [key[0]]
+    })  # fmt: skip
+    counts: Counter[str] = Counter()
+    if differing:
+        days = ", ".join(str(d) for d in differing[:RANGES_EXAMINED])
+        shop_rows = {
+            r[0]: (r[1], int(r[2]))
+            for r in pg.query(
+                f"select {link['charge_id']}, {same['status']}, {same['amount']} from {payments} "
+                f"where floor({_pg_epoch_us(link['created_at'])} / {DAY_US}) in ({days})"
+            )
+        }
+        raw_rows: dict[str, list[tuple]] = defaultdict(list)
+        for r in wh.query(
+            f"select id, status, amount from {raw_charges} "
+            f"where floor({raw.epoch_us(charges.created_at or '')} / {DAY_US}) in ({days})"
+        ):
+            raw_rows[r[0]].append((r[1], int(r[2])))
+        # A payment recorded a moment after its charge may fall on the next day: look each
+        # unmatched id up on the other side, whatever its day.
+        shop_rows |= _lookup(pg, payments, link["charge_id"], [same["status"], same["amount"]],
+                             [i for i in raw_rows if i not in shop_rows])  # fmt: skip
+        for charge_id, copies in _lookup_many(
+            wh, raw_charges, "id", ["status", "amount"], [i for i in shop_rows if i not in raw_rows]
+        ).items():
+            raw_rows[charge_id] += copies  # fmt: skip
+        for charge_id, values in shop_rows.items():
+            copies = raw_rows.get(charge_id, [])
+            if not copies:
+                counts["missing"] += 1
+            elif values not in copies:
+                counts["outdated"] += 1
+        counts["not_in_shop"] = sum(1 for charge_id in raw_rows if charge_id not in shop_rows)
+    problems = (
+        (f"{counts['not_in_shop']} charges without a shop payment",)
+        if counts["not_in_shop"]
+        else ()
+    )
+    return TableReconciliation(
+        "stripe",
+        f"{charges.name} = postgres.{link['relation']}",
+        source_rows=sum(v[0] for v in shop_days.values()),
+        raw_rows=sum(v[0] for v in raw_days.values()),
+        missing=counts["missing"],
+        outdated=counts["outdated"],
+        duplicates=0,
+        deleted_at_source=0,
+        problems=problems,
+        scope=f"created before {as_of:%Y-%m-%d %H:%M:%S} UTC, per day and status",
+    )
+
+
+def _lookup(side: _Dialect, relation: str, key: str, columns: Sequence[str], ids: list) -> dict:
+    return {k: v[0] for k, v in _lookup_many(side, relation, key, columns, ids).items()}
+
+
+def _lookup_many(
+    side: _Dialect, relation: str, key: str, columns: Sequence[str], ids: list
+) -> dict[str, list[tuple]]:
+    found: dict[str, list[tuple]] = defaultdict(list)
+    for start in range(0, len(ids), 1000):
+        literals = ", ".join(
+            "'" + str(i).replace("'", "''") + "'" for i in ids[start : start + 1000]
+        )
+        for row in side.query(
+            f"select {key}, {', '.join(columns)} from {relation} where {key} in ({literals})"
+        ):
+            found[row[0]].append((row[1], int(row[2])))
+    return found
+
+
+# -- Marketing exports: every row of the files the tap has read -------------------------------
+
+
+def _export_table(
+    settings: Settings, raw: Warehouse, table: SourceTable, as_of: datetime
+) -> TableReconciliation:
+    read_up_to = as_of.replace(microsecond=0)  # the tap's bookmark has whole seconds
+    in_files: dict[tuple[str, ...], tuple[Decimal, ...]] = {}
+    for export in exports.export_files(settings.exports_url, table.name):
+        if export.modified.replace(microsecond=0) > read_up_to:
+            continue  # written after the tap's run: the next run loads it
+        for row in csv.DictReader(io.StringIO(export.read_bytes().decode())):
+            key = tuple(row[k] for k in table.primary_key)
+            in_files[key] = tuple(Decimal(row[c]) for c in table.compared)
+    columns = ", ".join([*table.primary_key, *table.compared])
+    in_raw: dict[tuple[str, ...], list[tuple[Decimal, ...]]] = defaultdict(list)
+    for row in raw.query(f"select {columns} from {raw.raw_relation('marketing', table.name)}"):
+        width = len(table.primary_key)
+        in_raw[tuple(str(v) for v in row[:width])].append(
+            tuple(Decimal(str(v)).quantize(Decimal("0.01")) for v in row[width:])
+        )
+    missing = sum(1 for key in in_files if key not in in_raw)
+    outdated = sum(
+        1
+        for key, values in in_files.items()
+        if key in in_raw and tuple(v.quantize(Decimal("0.01")) for v in values) not in in_raw[key]
+    )
+    return TableReconciliation(
+        "marketing",
+        table.name,
+        source_rows=len(in_files),
+        raw_rows=sum(len(v) for v in in_raw.values()),
+        missing=missing,
+        outdated=outdated,
+        duplicates=sum(len(v) - 1 for v in in_raw.values()),
+        deleted_at_source=sum(1 for key in in_raw if key not in in_files),
+        scope=f"files read up to {read_up_to:%Y-%m-%d %H:%M:%S} UTC",
+    )

@@ -1,4 +1,5 @@
-"""Build the Evidence report site (reports/) from the marts: `npm run sources`, `npm run build`.
+"""Build the Evidence report site (reports/) from the marts: `npm run sources`, `npm run build`,
+from the environment's warehouse (reports/environments/<evidence_warehouse>/).
 
 Both steps run with a time limit: offline, an unpatched Evidence hangs instead of failing
 (reports/scripts/patch-evidence.mjs explains why and fixes it).
@@ -6,21 +7,21 @@ Both steps run with a time limit: offline, an unpatched Evidence hangs instead o
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.config import REPO_ROOT, Settings
+from pipeline import processes
+from pipeline.errors import PlatformError
+from pipeline.settings import REPO_ROOT, Settings
 
 REPORTS_DIR = REPO_ROOT / "reports"
 SOURCES_TIMEOUT_S = 300
 BUILD_TIMEOUT_S = 600
 
 
-class ReportBuildError(RuntimeError):
+class ReportBuildError(PlatformError):
     pass
 
 
@@ -42,44 +43,30 @@ class ReportBuild:
         )
 
 
-def report_environment(settings: Settings, warehouse: str = "duckdb") -> dict[str, str]:
-    """The environment `npm run sources/build` need: where the marts are, and no telemetry."""
-    env = dict(os.environ)
-    env.update(
-        SHOP_HOME=str(settings.home),
-        SHOP_WAREHOUSE=warehouse,
+def report_environment(settings: Settings) -> dict[str, str]:
+    """The environment `npm run sources/build` need: which warehouse, and no telemetry."""
+    return {
+        **settings.variables,
+        "SHOP_WAREHOUSE": settings.evidence_warehouse,
         # Evidence's own telemetry is off in reports/evidence.settings.json; these cover the rest.
-        DO_NOT_TRACK="1",
-        NEXT_TELEMETRY_DISABLED="1",
-        npm_config_update_notifier="false",
-        npm_config_fund="false",
-        npm_config_audit="false",
-    )
-    return env
+        "DO_NOT_TRACK": "1",
+        "NEXT_TELEMETRY_DISABLED": "1",
+        "npm_config_update_notifier": "false",
+        "npm_config_fund": "false",
+        "npm_config_audit": "false",
+    }
 
 
 def _run_step(script: str, env: dict[str, str], timeout: float, log_file: Path) -> float:
     started = time.monotonic()
-    with log_file.open("w") as log:
-        try:
-            # A new session, so that a timeout kills npm's children (node, vite) too.
-            process = subprocess.Popen(
-                ["npm", "run", script],
-                cwd=REPORTS_DIR,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
-            raise ReportBuildError(
-                f"`npm run {script}` did not finish within {timeout:.0f} s (log: {log_file})"
-            ) from None
+    try:
+        code = processes.run(
+            ["npm", "run", script], log_file, env, REPORTS_DIR, timeout, f"`npm run {script}`"
+        )
+    except processes.ToolTimeoutError as error:
+        raise ReportBuildError(str(error)) from None
     if code != 0:
-        tail = "".join(log_file.read_text().splitlines(keepends=True)[-30:])
+        tail = processes.log_tail(log_file, 30)
         raise ReportBuildError(f"`npm run {script}` failed ({code}); log: {log_file}\n{tail}")
     return time.monotonic() - started
 
@@ -98,7 +85,6 @@ def built_pages(output_dir: Path) -> list[str]:
 
 def build_site(
     settings: Settings,
-    warehouse: str = "duckdb",
     output_dir: Path | None = None,
     sources_timeout: float = SOURCES_TIMEOUT_S,
     build_timeout: float = BUILD_TIMEOUT_S,
@@ -112,7 +98,7 @@ def build_site(
         raise ReportBuildError(
             "reports/node_modules is missing: run `npm install` in reports/ (./run setup does)"
         )
-    env = report_environment(settings, warehouse)
+    env = report_environment(settings)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     built = REPORTS_DIR / "build"
     # Evidence copies its output over ./build: start from none, so no page of an old build

@@ -1,4 +1,8 @@
-"""The run log: what each pipeline run did, kept in the warehouse for the operations page."""
+"""The run log: what each pipeline run did, kept in the warehouse (OPS) for the operations page.
+
+Locally `ops` is a schema of analytics.duckdb; on Snowflake ANALYTICS.OPS (terraform/platform.yaml),
+written by the role the flows run as.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import duckdb
-
-from sandbox.config import Settings
+from pipeline import warehouse
+from pipeline.settings import Settings
 
 RUNS_DDL = """
-create schema if not exists ops;
-create table if not exists ops.pipeline_runs (
-    run_id         varchar primary key,
+create table if not exists {runs} (
+    run_id         varchar not null primary key,
     flow           varchar not null,
     environment    varchar not null,
     started_at     timestamp not null,   -- UTC
@@ -25,15 +27,15 @@ create table if not exists ops.pipeline_runs (
     tests_passed   integer not null,
     tests_failed   integer not null,
     error          varchar
-);
-create table if not exists ops.pipeline_stages (
+)"""
+STAGES_DDL = """
+create table if not exists {stages} (
     run_id     varchar not null,
     stage      varchar not null,
     seconds    double not null,
     rows       bigint,                   -- rows moved by the stage, where it moves rows
     detail     varchar                   -- JSON: rows per table, test counts, ...
-);
-"""
+)"""
 
 
 @dataclass
@@ -52,13 +54,15 @@ class RunLog:
         self.stages.append((name, seconds, rows, detail))
 
     def write(self, settings: Settings, status: str, error: str | None = None) -> None:
-        """Append this run to the log in the ANALYTICS database file."""
+        """Record this run (again) in the warehouse's run log."""
         finished_at = datetime.now(UTC)
-        path = settings.warehouse_dir / "analytics.duckdb"
-        with duckdb.connect(str(path)) as conn:
-            conn.execute(RUNS_DDL)
-            conn.execute(
-                f"insert or replace into ops.pipeline_runs values ({', '.join('?' * 12)})",
+        with warehouse.connect(settings, write_ops=True) as ops:
+            runs, stages = ops.ops_relation("pipeline_runs"), ops.ops_relation("pipeline_stages")
+            ops.execute(RUNS_DDL.format(runs=runs))
+            ops.execute(STAGES_DDL.format(stages=stages))
+            ops.execute(f"delete from {runs} where run_id = ?", [self.run_id])
+            ops.execute(
+                f"insert into {runs} values ({', '.join('?' * 12)})",
                 [
                     self.run_id, self.flow, self.environment,
                     self.started_at.replace(tzinfo=None), finished_at.replace(tzinfo=None),
@@ -66,11 +70,9 @@ class RunLog:
                     self.models_built, self.tests_passed, self.tests_failed, error,
                 ],
             )  # fmt: skip
-            conn.execute("delete from ops.pipeline_stages where run_id = ?", [self.run_id])
-            conn.executemany(
-                "insert into ops.pipeline_stages values (?, ?, ?, ?, ?)",
-                [
-                    [self.run_id, name, seconds, rows, json.dumps(detail, default=str)]
-                    for name, seconds, rows, detail in self.stages
-                ],
-            )
+            ops.execute(f"delete from {stages} where run_id = ?", [self.run_id])
+            for name, seconds, rows, detail in self.stages:
+                ops.execute(
+                    f"insert into {stages} values (?, ?, ?, ?, ?)",
+                    [self.run_id, name, seconds, rows, json.dumps(detail, default=str)],
+                )

@@ -4,20 +4,17 @@ A column added at the source needs nothing: tap-postgres rediscovers the tables 
 (`use_cached_catalog: false`) and the loader adds the column to the RAW table. A column whose
 type changed is different: target-duckdb would rename the RAW column aside and start a new
 one, silently splitting its history, and target-snowflake would fail on the first row that
-does not fit. So the run is refused first, naming each column and both types.
+does not fit. So the run is refused first, naming each column and both types. The source's
+types come from its information_schema, RAW's from the warehouse's (DuckDB's or Snowflake's).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
-
-from pipeline import warehouse
-from pipeline.extract_load import ExtractLoadError
-from pipeline.lock import WarehouseBusyError
-from sandbox import postgres
-from sandbox.config import Settings
+from pipeline import shop_database, warehouse
+from pipeline.errors import PlatformError
+from pipeline.settings import Settings
 
 # PostgreSQL type -> the kind of value the loader stores; dates travel as ISO text.
 _SOURCE_KINDS = {
@@ -38,17 +35,28 @@ _SOURCE_KINDS = {
     "json": "json",
     "jsonb": "json",
 }
+# DuckDB's and Snowflake's type names (Snowflake: NUMBER of scale 0 reads as INTEGER, see
+# pipeline/warehouse.py).
 _RAW_KINDS = {
     "SMALLINT": "integer",
     "INTEGER": "integer",
     "BIGINT": "integer",
     "HUGEINT": "integer",
     "DOUBLE": "number",
+    "NUMBER": "number",
+    "FLOAT": "number",
     "VARCHAR": "text",
+    "TEXT": "text",
     "TIMESTAMP": "timestamp",
     "TIMESTAMP WITH TIME ZONE": "timestamp",
+    "TIMESTAMP_TZ": "timestamp",
+    "TIMESTAMP_NTZ": "timestamp",
+    "TIMESTAMP_LTZ": "timestamp",
     "BOOLEAN": "boolean",
     "JSON": "json",
+    "VARIANT": "json",
+    "OBJECT": "json",
+    "ARRAY": "json",
 }
 
 
@@ -66,7 +74,7 @@ class TypeChange:
         )
 
 
-class SchemaDriftError(ExtractLoadError):
+class SchemaDriftError(PlatformError):
     def __init__(self, changes: list[TypeChange]) -> None:
         listed = "\n".join(f"  {change}" for change in changes)
         super().__init__(
@@ -80,31 +88,15 @@ class SchemaDriftError(ExtractLoadError):
 
 def type_changes(settings: Settings) -> list[TypeChange]:
     """Columns present both at the source and in RAW whose kinds of value differ."""
-    raw_file = warehouse.raw_file(settings, "postgres")
-    if not raw_file.exists():
-        return []
-    try:
-        conn = duckdb.connect(str(raw_file), read_only=True)
-    except duckdb.IOException as error:  # another process writes the file
-        raise WarehouseBusyError(f"cannot read {raw_file}: {error}") from None
-    try:
-        raw = {
-            (table, column): data_type
-            for table, column, data_type in conn.execute(
-                "select table_name, column_name, data_type from information_schema.columns "
-                "where table_schema = 'postgres'"
-            ).fetchall()
-        }
-    finally:
-        conn.close()
-    try:
-        with postgres.connect(settings, settings.shop_db) as source:
-            columns = source.execute(
-                "select table_name, column_name, data_type from information_schema.columns "
-                "where table_schema = 'public' order by table_name, ordinal_position"
-            ).fetchall()
-    except postgres.PostgresError:
-        return []  # unreachable: the run itself fails and says so
+    with warehouse.connect(settings, ["postgres"]) as raw_warehouse:
+        raw = raw_warehouse.raw_columns("postgres")
+    if not raw:
+        return []  # nothing loaded yet
+    with shop_database.connect(settings.postgres) as source:
+        columns = source.execute(
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = 'public' order by table_name, ordinal_position"
+        ).fetchall()
 
     changes = []
     for table, column, source_type in columns:

@@ -1,23 +1,23 @@
-"""Run the dbt project (transform/) on the embedded default and summarise what it did."""
+"""Run the dbt project (transform/) on the environment's target and summarise what it did."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.extract_load import error_cause
-from sandbox.config import REPO_ROOT, Settings
+from pipeline import processes
+from pipeline.errors import PlatformError
+from pipeline.settings import REPO_ROOT, Settings
 
 DBT_PROJECT = REPO_ROOT / "transform"
+DBT_TIMEOUT_S = 3600
 
 
-class TransformError(RuntimeError):
+class TransformError(PlatformError):
     pass
 
 
@@ -57,11 +57,12 @@ def target_dir(settings: Settings) -> Path:
     return settings.home / "dbt" / "target"
 
 
-def run_dbt(settings: Settings, args: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run a dbt command on the DuckDB target of this home; output captured in the result."""
+def run_dbt(settings: Settings, args: list[str], log_name: str = "dbt") -> tuple[int, Path]:
+    """Run a dbt command on the environment's target; its output goes to <logs>/<log_name>.log.
+    Returns dbt's exit code and that log."""
     log_dir = settings.log_dir / "dbt"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "SHOP_HOME": str(settings.home), "DBT_TARGET": "duckdb"}
+    log_file = settings.log_dir / f"{log_name}.log"
+    env = {**settings.variables, "DBT_TARGET": settings.dbt_target}
     command = [
         dbt_executable(),
         *args,
@@ -70,7 +71,13 @@ def run_dbt(settings: Settings, args: list[str]) -> subprocess.CompletedProcess[
         "--target-path", str(target_dir(settings)),
         "--log-path", str(log_dir),
     ]  # fmt: skip
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    try:
+        code = processes.run(
+            command, log_file, env, DBT_PROJECT, DBT_TIMEOUT_S, f"dbt {' '.join(args[:1])}"
+        )
+    except processes.ToolTimeoutError as error:
+        raise TransformError(str(error)) from None
+    return code, log_file
 
 
 def summarise(run_results: dict, seconds: float) -> BuildSummary:
@@ -104,11 +111,11 @@ def build(
     select: list[str] | None = None,
     lookback_days: int | None = None,
 ) -> BuildSummary:
-    """`dbt build` (models, snapshots, tests) over the RAW files of this home; `select` builds
-    part of the project, with only the tests that need nothing outside it.
+    """`dbt build` (models, snapshots, tests) over RAW; `select` builds part of the project,
+    with only the tests that need nothing outside it.
 
     Raises TransformError when dbt could not run at all; failed models or tests are reported
-    in the summary (`summary.ok`), with dbt's log in <home>/logs/dbt/dbt.log.
+    in the summary (`summary.ok`), with dbt's output in <home>/logs/dbt-build.log.
     """
     run_results = target_dir(settings) / "run_results.json"
     run_results.unlink(missing_ok=True)
@@ -120,12 +127,12 @@ def build(
         args += ["--select", *select, "--indirect-selection", "cautious"]
     if lookback_days is not None:  # reprocess changes of the last N days (a backfill)
         args += ["--vars", json.dumps({"lookback_days": lookback_days})]
-    result = run_dbt(settings, args)
+    code, log_file = run_dbt(settings, args, "dbt-build")
     seconds = time.monotonic() - started
-    if result.returncode not in (0, 1) or not run_results.exists():
-        lines = (result.stdout + result.stderr).splitlines()
-        tail = "\n".join(lines[-25:])
+    if code not in (0, 1) or not run_results.exists():
+        lines = log_file.read_text(errors="replace").splitlines()
         raise TransformError(
-            f"dbt build failed to run (exit {result.returncode}): {error_cause(lines)}\n{tail}"
+            f"dbt build failed to run (exit {code}): {processes.error_cause(lines)}\n"
+            f"log: {log_file}\n{processes.log_tail(log_file)}"
         )
     return summarise(json.loads(run_results.read_text()), seconds)

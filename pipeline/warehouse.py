@@ -1,82 +1,242 @@
-"""DuckDB connections to the local warehouse, with the sources attached read-only when asked."""
+"""The warehouse the platform loads and checks: DuckDB files locally, Snowflake in production.
+
+Both answer the same few questions in SQL that both engines speak (the platform's own checks
+and run log; dbt and the loaders talk to the warehouse themselves):
+
+- RAW: `raw_relation(source, table)`, its columns and types, queries over it;
+- OPS (the run log and the platform's own records): `ops_relation(table)`, written by `execute`.
+
+Locally RAW is one DuckDB file per source (a file takes one writer at a time, and the loaders
+run in parallel), attached read-only; OPS is a schema of analytics.duckdb. On Snowflake RAW is
+the RAW database and OPS a schema of ANALYTICS (terraform/platform.yaml).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import duckdb
 
-from pipeline.lock import WarehouseBusyError
-from sandbox.config import Settings
+from pipeline.errors import PlatformError
+from pipeline.settings import Settings, SnowflakeConnection
 
-RAW_SOURCES = ("postgres", "stripe", "marketing")
+OPS_SCHEMA = "ops"
+
+
+class WarehouseBusyError(PlatformError):
+    pass
+
+
+class Warehouse(Protocol):
+    kind: str
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    def raw_relation(self, source: str, table: str) -> str: ...
+
+    def raw_tables(self, source: str) -> list[str]: ...
+
+    def raw_columns(self, source: str) -> dict[tuple[str, str], str]:
+        """(table, column) -> the column's type as the engine names it, lower-case names."""
+        ...
+
+    def ops_relation(self, table: str) -> str: ...
+
+    def epoch_us(self, expression: str) -> str:
+        """SQL for a timestamp's microseconds since 1970 (UTC), as an integer."""
+        ...
 
 
 def raw_file(settings: Settings, source: str) -> Path:
     return settings.warehouse_dir / f"raw_{source}.duckdb"
 
 
-def _postgres_extension() -> Path:
-    # DuckDB cannot download extensions offline; PyPI's duckdb-ext-postgres ships the binary
-    # into site-packages/duckdb_ext/extensions/v<duckdb version>/<platform>/.
-    site_packages = Path(duckdb.__file__).resolve().parent.parent
-    pattern = f"duckdb_ext/extensions/v{duckdb.__version__}/*/postgres_scanner.duckdb_extension"
-    found = sorted(site_packages.glob(pattern))
-    if not found:
-        raise RuntimeError(f"DuckDB's postgres extension is missing ({site_packages}/{pattern})")
-    return found[0]
+def analytics_file(settings: Settings) -> Path:
+    return settings.warehouse_dir / "analytics.duckdb"
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+class DuckDBWarehouse:
+    """The local warehouse: RAW files attached read-only; OPS in analytics.duckdb, attached for
+    writing only when asked (other processes cannot open a file while it is written)."""
+
+    kind = "duckdb"
+
+    def __init__(self, settings: Settings, sources: Sequence[str], write_ops: bool) -> None:
+        self.conn = duckdb.connect()
+        self.conn.execute("set TimeZone = 'UTC'")
+        self.sources = [s for s in sources if raw_file(settings, s).exists()]
+        try:
+            for source in self.sources:
+                self.conn.execute(
+                    f"attach '{raw_file(settings, source)}' as raw_{source} (read_only)"
+                )
+            if write_ops:
+                analytics_file(settings).parent.mkdir(parents=True, exist_ok=True)
+                self.conn.execute(f"attach '{analytics_file(settings)}' as analytics")
+                # On Snowflake Terraform creates ANALYTICS.OPS.
+                self.conn.execute(f"create schema if not exists analytics.{OPS_SCHEMA}")
+        except duckdb.IOException as error:  # another process writes the file
+            self.conn.close()
+            raise WarehouseBusyError(f"cannot open the local warehouse: {error}") from None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self.conn.execute(sql, list(params)).fetchall()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(sql, list(params))
+
+    def raw_relation(self, source: str, table: str) -> str:
+        return f"raw_{source}.{source}.{table}"
+
+    def raw_tables(self, source: str) -> list[str]:
+        if source not in self.sources:
+            return []
+        rows = self.query(
+            "select table_name from duckdb_tables() where database_name = ? and schema_name = ? "
+            "order by 1",
+            [f"raw_{source}", source],
+        )
+        # tmp_*: a loader's staging table left behind by an interrupted load
+        return [name for (name,) in rows if not name.startswith("tmp_")]
+
+    def raw_columns(self, source: str) -> dict[tuple[str, str], str]:
+        if source not in self.sources:
+            return {}
+        rows = self.query(
+            "select table_name, column_name, data_type from duckdb_columns() "
+            "where database_name = ? and schema_name = ?",
+            [f"raw_{source}", source],
+        )
+        return {(table, column): data_type for table, column, data_type in rows}
+
+    def ops_relation(self, table: str) -> str:
+        return f"analytics.{OPS_SCHEMA}.{table}"
+
+    def epoch_us(self, expression: str) -> str:
+        return f"epoch_us({expression})"
+
+    def close(self) -> None:
+        self.conn.close()
 
 
+class SnowflakeWarehouse:
+    """Snowflake, as the PREFECT service user (terraform/platform.yaml), sessions in UTC."""
+
+    kind = "snowflake"
+
+    def __init__(self, connection: SnowflakeConnection) -> None:
+        import snowflake.connector  # production only: the import takes a second
+
+        self.connection = connection
+        options: dict[str, Any] = {
+            "account": connection.account,
+            "user": connection.user,
+            "role": connection.role,
+            "warehouse": connection.warehouse,
+            "database": connection.analytics_database,
+            "session_parameters": {"TIMEZONE": "UTC", "QUERY_TAG": "shop-platform"},
+            "login_timeout": 60,
+            "network_timeout": 600,
+        }
+        if connection.private_key_path:
+            options["private_key_file"] = connection.private_key_path
+            if connection.private_key_passphrase:
+                options["private_key_file_pwd"] = connection.private_key_passphrase
+        for name in ("host", "port", "protocol"):
+            if getattr(connection, name):
+                options[name] = getattr(connection, name)
+        self.conn = snowflake.connector.connect(**options)
+
+    def _run(self, sql: str, params: Sequence[Any]) -> Any:
+        cursor = self.conn.cursor()
+        if params:
+            # The connector binds client-side in pyformat: `?` -> `%s`, a literal % doubled.
+            cursor.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+        else:
+            cursor.execute(sql)
+        return cursor
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return list(self._run(sql, params).fetchall())
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._run(sql, params).close()
+
+    def raw_relation(self, source: str, table: str) -> str:
+        return f"{self.connection.raw_database}.{source.upper()}.{table.upper()}"
+
+    def raw_tables(self, source: str) -> list[str]:
+        rows = self.query(
+            f"select table_name from {self.connection.raw_database}.information_schema.tables "
+            "where table_schema = ? and table_type = 'BASE TABLE' order by 1",
+            [source.upper()],
+        )
+        return [name.lower() for (name,) in rows]
+
+    def raw_columns(self, source: str) -> dict[tuple[str, str], str]:
+        rows = self.query(
+            "select table_name, column_name, data_type, numeric_scale "
+            f"from {self.connection.raw_database}.information_schema.columns "
+            "where table_schema = ?",
+            [source.upper()],
+        )
+        # NUMBER(p, 0) holds integers; NUMBER(p, s > 0) and FLOAT numbers.
+        return {
+            (table.lower(), column.lower()): (
+                "INTEGER" if data_type == "NUMBER" and not scale else data_type
+            )
+            for table, column, data_type, scale in rows
+        }
+
+    def ops_relation(self, table: str) -> str:
+        return f"{self.connection.analytics_database}.{OPS_SCHEMA}.{table}"
+
+    def epoch_us(self, expression: str) -> str:
+        return f"date_part(epoch_microsecond, {expression})"
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@contextmanager
 def connect(
-    settings: Settings, *, attach_raw: bool = True, attach_postgres: bool = False
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the RAW files (and the source databases) attached read-only."""
-    conn = duckdb.connect()
-    if attach_raw:
-        for source in RAW_SOURCES:
-            path = raw_file(settings, source)
-            if path.exists():
-                try:
-                    conn.execute(f"attach '{path}' as raw_{source} (read_only)")
-                except duckdb.IOException as error:  # another process writes the file
-                    conn.close()
-                    raise WarehouseBusyError(f"cannot read {path}: {error}") from None
-    if attach_postgres:
-        conn.execute(f"load '{_postgres_extension()}'")
-        for alias, database in (("shop", settings.shop_db), ("sandbox", settings.sandbox_db)):
-            # Through a secret, not a connection string: DuckDB's errors quote the connection
-            # string, password included, and errors reach logs and alerts.
-            conn.execute(
-                f"create temporary secret {alias}_postgres (type postgres, "
-                f"host {_literal(settings.pg_host)}, port {settings.pg_port}, "
-                f"database {_literal(database)}, user {_literal(settings.pg_user)}, "
-                f"password {_literal(settings.pg_password)})"
-            )
-            conn.execute(
-                f"attach '' as {alias} (type postgres, secret {alias}_postgres, read_only)"
-            )
-    return conn
+    settings: Settings, sources: Sequence[str] = (), write_ops: bool = False
+) -> Iterator[Warehouse]:
+    """The environment's warehouse for the block. Locally only the RAW files of `sources` are
+    opened (so the other loaders may write theirs), and OPS only with `write_ops`."""
+    if settings.snowflake is not None:
+        warehouse: DuckDBWarehouse | SnowflakeWarehouse = SnowflakeWarehouse(settings.snowflake)
+    else:
+        warehouse = DuckDBWarehouse(settings, sources, write_ops)
+    try:
+        yield warehouse
+    finally:
+        warehouse.close()
 
 
-def rows_loaded_since(settings: Settings, since: datetime) -> dict[str, int]:
-    """Rows each RAW table received (inserted or updated by the loader) since a moment."""
-    conn = connect(settings)
-    conn.execute("set TimeZone = 'UTC'")
-    tables = conn.execute(
-        "select database_name, schema_name, table_name from duckdb_tables() "
-        "where database_name like 'raw_%' order by all"
-    ).fetchall()
+def rows_loaded_since(
+    settings: Settings, sources: Sequence[str], since: datetime
+) -> dict[str, int]:
+    """Rows each RAW table of the sources received (inserted or updated by the loader) since a
+    moment, by the loader's `_sdc_batched_at`: `<source>.<table>` -> rows."""
     loaded = {}
-    for database, schema, table in tables:
-        row = conn.execute(
-            f'select count(*) from "{database}"."{schema}"."{table}" '
-            "where _sdc_batched_at >= ?::timestamp",
-            [since.astimezone(UTC).replace(tzinfo=None)],
-        ).fetchone()
-        loaded[f"{schema}.{table}"] = int(row[0]) if row else 0
+    moment = since.astimezone(UTC).replace(tzinfo=None)
+    with connect(settings, sources) as warehouse:
+        for source in sources:
+            columns = warehouse.raw_columns(source)
+            for table in warehouse.raw_tables(source):
+                if (table, "_sdc_batched_at") not in columns:
+                    continue
+                (count,) = warehouse.query(
+                    f"select count(*) from {warehouse.raw_relation(source, table)} "
+                    "where _sdc_batched_at >= ?",
+                    [moment],
+                )[0]
+                loaded[f"{source}.{table}"] = int(count)
     return loaded

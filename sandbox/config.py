@@ -1,21 +1,31 @@
-"""Where the embedded default lives and how to reach it: the environment, else local defaults."""
+"""Where the embedded default's stand-ins live: the shop's PostgreSQL, the Stripe sandbox, the
+marketing exports.
+
+They listen where the platform's `dev` environment looks for its sources: both read the same
+variables (TAP_POSTGRES_PORT, STRIPE_API_BASE, ...), with the defaults environments.yaml declares
+for dev. `LocalShop.platform()` gives the platform's settings pointed at these stand-ins.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlparse
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from pipeline import settings as platform
+
+REPO_ROOT = platform.REPO_ROOT
 # The demo shop's size when nothing else is asked for: quick to load, big enough to show.
 DEMO_MONTHS = 6
 DEMO_ORDERS_PER_MONTH = 10_000
 
 
 @dataclass(frozen=True)
-class Settings:
+class LocalShop:
     home: Path  # runtime state: PostgreSQL data dir, warehouse files, exports, logs
     pg_host: str
     pg_port: int
@@ -47,19 +57,30 @@ class Settings:
     def stripe_api_base(self) -> str:
         return f"http://127.0.0.1:{self.stripe_port}"
 
-    def as_environment(self) -> dict[str, str]:
-        """These settings as the environment variables load_settings reads."""
+    def platform_variables(self) -> dict[str, str]:
+        """The variables that point the platform (environment dev) at these stand-ins."""
         return {
             "SHOP_HOME": str(self.home),
-            "SHOP_PG_PORT": str(self.pg_port),
-            "SHOP_PG_USER": self.pg_user,
-            "SHOP_PG_PASSWORD": self.pg_password,
-            "SHOP_PG_DATABASE": self.shop_db,
-            "SHOP_SANDBOX_DATABASE": self.sandbox_db,
-            "STRIPE_SANDBOX_PORT": str(self.stripe_port),
-            "STRIPE_SANDBOX_API_KEY": self.stripe_api_key,
-            "STRIPE_SANDBOX_ACCOUNT_ID": self.stripe_account_id,
+            "TAP_POSTGRES_HOST": self.pg_host,
+            "TAP_POSTGRES_PORT": str(self.pg_port),
+            "TAP_POSTGRES_USER": self.pg_user,
+            "TAP_POSTGRES_PASSWORD": self.pg_password,
+            "TAP_POSTGRES_DATABASE": self.shop_db,
+            "TAP_STRIPE_CLIENT_SECRET": self.stripe_api_key,
+            "TAP_STRIPE_ACCOUNT_ID": self.stripe_account_id,
+            "STRIPE_API_BASE": self.stripe_api_base,
+            "MARKETING_EXPORTS_URL": str(self.marketing_dir),
         }
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the variables `load` reads (for the sandbox's own processes)."""
+        return {**self.platform_variables(), "SHOP_SANDBOX_DATABASE": self.sandbox_db}
+
+    def platform(
+        self, environment: str = "dev", extra: Mapping[str, str] = {}
+    ) -> platform.LocalShop:
+        """The platform's settings for `environment` with its sources at these stand-ins."""
+        return platform.load(environment, {**os.environ, **self.platform_variables(), **extra})
 
     def dsn(self, database: str) -> str:
         return (
@@ -68,19 +89,23 @@ class Settings:
         )
 
 
-def load_settings() -> Settings:
-    env = os.environ
-    return Settings(
-        home=Path(env.get("SHOP_HOME", REPO_ROOT / ".local")).resolve(),
-        pg_host="127.0.0.1",
-        pg_port=int(env.get("SHOP_PG_PORT", "55432")),
-        pg_user=env.get("SHOP_PG_USER", "postgres"),
-        pg_password=env.get("SHOP_PG_PASSWORD", "sandbox"),
-        shop_db=env.get("SHOP_PG_DATABASE", "shop"),
+def load(env: Mapping[str, str] | None = None) -> LocalShop:
+    """The stand-ins as the variables (or dev's defaults in environments.yaml) place them."""
+    env = os.environ if env is None else env
+    dev = platform.load("dev", env)
+    stripe_port = urlparse(dev.stripe.api_base).port
+    assert stripe_port, f"STRIPE_API_BASE {dev.stripe.api_base} names no port"
+    return LocalShop(
+        home=dev.home,
+        pg_host=dev.postgres.host,
+        pg_port=dev.postgres.port,
+        pg_user=dev.postgres.user,
+        pg_password=dev.postgres.password,
+        shop_db=dev.postgres.database,
         sandbox_db=env.get("SHOP_SANDBOX_DATABASE", "sandbox"),
-        stripe_port=int(env.get("STRIPE_SANDBOX_PORT", "12111")),
-        stripe_api_key=env.get("STRIPE_SANDBOX_API_KEY", "sk_test_sandbox"),
-        stripe_account_id=env.get("STRIPE_SANDBOX_ACCOUNT_ID", "acct_1SandboxShop00001"),
+        stripe_port=stripe_port,
+        stripe_api_key=dev.stripe.api_key,
+        stripe_account_id=dev.stripe.account_id,
     )
 
 
@@ -90,9 +115,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def temporary_settings(prefix: str) -> Settings:
-    """Settings of a new home of its own under /tmp, on free ports (tests, benchmarks)."""
+def temporary_shop(prefix: str) -> LocalShop:
+    """A new home of its own under /tmp, on free ports (tests, benchmarks)."""
     # Not a private temporary folder: the postgres system user must traverse the home.
     home = Path(tempfile.mkdtemp(prefix=f"shop-{prefix}-", dir="/tmp"))
     home.chmod(0o755)
-    return replace(load_settings(), home=home, pg_port=_free_port(), stripe_port=_free_port())
+    return replace(load(), home=home, pg_port=_free_port(), stripe_port=_free_port())

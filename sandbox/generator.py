@@ -19,7 +19,7 @@ import psycopg
 import pyarrow as pa
 
 from sandbox import marketing
-from sandbox.config import Settings
+from sandbox.config import LocalShop
 from sandbox.postgres import connect
 from sandbox.shopgen import db
 from sandbox.shopgen.catalogue import CATEGORIES, Catalogue, build_catalogue
@@ -62,7 +62,7 @@ STRIPE_TABLES = (
 
 
 def generate(
-    settings: Settings,
+    settings: LocalShop,
     *,
     months: float,
     orders_per_month: int,
@@ -149,7 +149,7 @@ def generate(
     return counts
 
 
-def simulate(settings: Settings, *, until: datetime) -> dict[str, int]:
+def simulate(settings: LocalShop, *, until: datetime) -> dict[str, int]:
     """Advance the shop from its clock to `until`; returns inserted/updated/deleted counts."""
     with (
         connect(settings, settings.sandbox_db) as sandbox,
@@ -220,7 +220,7 @@ def simulate(settings: Settings, *, until: datetime) -> dict[str, int]:
     return counts
 
 
-def shop_clock(settings: Settings) -> datetime | None:
+def shop_clock(settings: LocalShop) -> datetime | None:
     """The shop's clock, or None when nothing has been generated yet."""
     with connect(settings, settings.sandbox_db) as conn:
         state = _read_clock(conn)
@@ -435,7 +435,7 @@ def _apply_to_sandbox(
     return counts
 
 
-def _write_marketing(settings: Settings, seed: int, first: int, last: int) -> int:
+def _write_marketing(settings: LocalShop, seed: int, first: int, last: int) -> int:
     """Write the marketing exports of every day with orders in the epoch seconds [first, last]
     (a window ending at midnight does not start the next day's file)."""
     first_day = _utc_date(first)

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import psycopg
 
-from sandbox.config import Settings
+from pipeline.errors import PlatformError
+from sandbox.config import LocalShop
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SQL_DIR = Path(__file__).parent / "sql"
 
 
-class PostgresError(RuntimeError):
+class PostgresError(PlatformError):
     pass
 
 
@@ -45,7 +46,7 @@ def _port_in_use(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def is_running(settings: Settings) -> bool:
+def is_running(settings: LocalShop) -> bool:
     pid_file = settings.pg_data_dir / "postmaster.pid"
     if not pid_file.exists():
         return False
@@ -57,7 +58,7 @@ def is_running(settings: Settings) -> bool:
     return result.returncode == 0
 
 
-def _init_cluster(settings: Settings) -> None:
+def _init_cluster(settings: LocalShop) -> None:
     data_dir = settings.pg_data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     server_user = "postgres" if os.geteuid() == 0 else getpass.getuser()
@@ -113,7 +114,7 @@ def _init_cluster(settings: Settings) -> None:
         )
 
 
-def start(settings: Settings, timeout_s: float = 30.0) -> None:
+def start(settings: LocalShop, timeout_s: float = 30.0) -> None:
     """Start the server (initialising its data directory on first use); idempotent."""
     if is_running(settings):
         return
@@ -148,7 +149,7 @@ def start(settings: Settings, timeout_s: float = 30.0) -> None:
     _ensure_databases(settings)
 
 
-def stop(settings: Settings) -> None:
+def stop(settings: LocalShop) -> None:
     if is_running(settings):
         _run(
             [str(PG_BIN / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(settings.pg_data_dir)],
@@ -156,7 +157,7 @@ def stop(settings: Settings) -> None:
         )
 
 
-def _wait_ready(settings: Settings, timeout_s: float) -> None:
+def _wait_ready(settings: LocalShop, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -168,7 +169,7 @@ def _wait_ready(settings: Settings, timeout_s: float) -> None:
             time.sleep(0.2)
 
 
-def _ensure_databases(settings: Settings) -> None:
+def _ensure_databases(settings: LocalShop) -> None:
     with psycopg.connect(settings.dsn("postgres"), autocommit=True) as conn:
         existing = {row[0] for row in conn.execute("select datname from pg_database")}
         for database in (settings.shop_db, settings.sandbox_db):
@@ -176,7 +177,7 @@ def _ensure_databases(settings: Settings) -> None:
                 conn.execute(f'create database "{database}"')
 
 
-def connect(settings: Settings, database: str, **kwargs: object) -> psycopg.Connection:
+def connect(settings: LocalShop, database: str, **kwargs: object) -> psycopg.Connection:
     """Connect, turning 'server not reachable' into an error that says what to do."""
     try:
         return psycopg.connect(settings.dsn(database), connect_timeout=5, **kwargs)
@@ -185,52 +186,3 @@ def connect(settings: Settings, database: str, **kwargs: object) -> psycopg.Conn
             f"cannot reach PostgreSQL at {settings.pg_host}:{settings.pg_port} "
             f"(database {database}): {str(error).strip()}. Start it with `shop postgres start`."
         ) from error
-
-
-# Replication slots for change data capture (wal2json). A slot keeps every WAL segment its
-# consumer has not confirmed; `max_slot_wal_keep_size` (set at initdb above) caps that, after
-# which PostgreSQL invalidates the slot rather than fill the disk.
-
-
-def replication_slot(settings: Settings, name: str) -> dict[str, object] | None:
-    """The slot's state (plugin, confirmed LSN, WAL it retains, wal_status), None if absent."""
-    with connect(settings, settings.shop_db) as conn:
-        row = conn.execute(
-            "select plugin, database, confirmed_flush_lsn::text, restart_lsn::text, wal_status, "
-            "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, active "
-            "from pg_replication_slots where slot_name = %s",
-            [name],
-        ).fetchone()
-    if row is None:
-        return None
-    keys = ("plugin", "database", "confirmed_flush_lsn", "restart_lsn", "wal_status")
-    return {**dict(zip(keys, row[:5], strict=True)), "retained_bytes": row[5], "active": row[6]}
-
-
-def create_replication_slot(settings: Settings, name: str) -> None:
-    """Create a wal2json logical slot on the shop database (idempotent)."""
-    if replication_slot(settings, name) is not None:
-        return
-    with connect(settings, settings.shop_db, autocommit=True) as conn:
-        conn.execute("select pg_create_logical_replication_slot(%s, 'wal2json')", [name])
-
-
-def drop_replication_slot(settings: Settings, name: str) -> None:
-    """Drop the slot (idempotent), releasing the WAL it retained."""
-    with connect(settings, settings.shop_db, autocommit=True) as conn:
-        conn.execute(
-            "select pg_drop_replication_slot(slot_name) from pg_replication_slots "
-            "where slot_name = %s",
-            [name],
-        )
-
-
-def advance_replication_slot(settings: Settings, name: str, lsn: int) -> str:
-    """Confirm the slot up to `lsn` (never backwards); return its confirmed LSN."""
-    with connect(settings, settings.shop_db, autocommit=True) as conn:
-        row = conn.execute(
-            "select end_lsn::text from pg_replication_slot_advance(%s, %s::pg_lsn)",
-            [name, f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"],
-        ).fetchone()
-    assert row is not None
-    return row[0]

@@ -31,7 +31,7 @@ from psycopg.rows import dict_row
 
 from sandbox import postgres
 from sandbox import stripe_store as store
-from sandbox.config import Settings
+from sandbox.config import LocalShop
 from sandbox.stripe_render import API_VERSION, StripeObject, list_object, render_account
 
 LOOPBACK = "127.0.0.1"
@@ -124,7 +124,7 @@ class TokenBucket:
 class ConnectionPool:
     """Autocommit connections reused across requests (opening one costs more than a page)."""
 
-    def __init__(self, settings: Settings, max_idle: int = 8) -> None:
+    def __init__(self, settings: LocalShop, max_idle: int = 8) -> None:
         self._settings = settings
         self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
         self._max_idle = max_idle
@@ -273,7 +273,7 @@ def _rate_limited(wait_s: float) -> StripeError:
 class SandboxApp:
     """Everything but the HTTP plumbing: auth, limits, routing, rendering."""
 
-    def __init__(self, settings: Settings, options: ServerOptions) -> None:
+    def __init__(self, settings: LocalShop, options: ServerOptions) -> None:
         self.settings = settings
         self.options = options
         self.pool = ConnectionPool(settings)
@@ -470,7 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _bind(
-    settings: Settings, host: str, port: int | None, options: ServerOptions
+    settings: LocalShop, host: str, port: int | None, options: ServerOptions
 ) -> _SandboxHTTPServer:
     if host != LOOPBACK:
         raise ValueError(f"the Stripe sandbox binds {LOOPBACK} only, not {host}")
@@ -485,7 +485,7 @@ def _bind(
 
 
 def serve(
-    settings: Settings,
+    settings: LocalShop,
     *,
     host: str = LOOPBACK,
     port: int | None = None,
@@ -534,7 +534,7 @@ class SandboxServer:
 
 
 def start_background(
-    settings: Settings,
+    settings: LocalShop,
     *,
     port: int = 0,
     rate_limit_per_s: float | None = None,

@@ -20,7 +20,7 @@ from datetime import datetime
 
 import psycopg
 
-from sandbox.config import Settings
+from sandbox.config import LocalShop
 from sandbox.postgres import connect
 
 ITEM_IDS_PER_ORDER = 100  # an order never has more items than this
@@ -37,7 +37,7 @@ class LiveShop:
     """Writes to the shop as its application does. Orders taken by `long_transaction` are
     never touched by `steady_writes`, so the two never wait for each other's row locks."""
 
-    def __init__(self, settings: Settings, seed: int = 0) -> None:
+    def __init__(self, settings: LocalShop, seed: int = 0) -> None:
         self.settings = settings
         self._random = random.Random(seed)
         with connect(settings, settings.shop_db) as conn:

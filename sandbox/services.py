@@ -13,18 +13,19 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from sandbox.config import Settings
+from pipeline.errors import PlatformError
+from sandbox.config import LocalShop
 
 
-class ServiceError(RuntimeError):
+class ServiceError(PlatformError):
     pass
 
 
-def _pid_file(settings: Settings) -> Path:
+def _pid_file(settings: LocalShop) -> Path:
     return settings.home / "run" / "stripe-sandbox.pid"
 
 
-def _running_pid(settings: Settings) -> int | None:
+def _running_pid(settings: LocalShop) -> int | None:
     """The sandbox's pid if the process recorded in the pid file is still ours and alive."""
     pid_file = _pid_file(settings)
     if not pid_file.exists():
@@ -37,7 +38,7 @@ def _running_pid(settings: Settings) -> int | None:
     return pid if "stripe serve" in cmdline else None
 
 
-def stripe_is_ready(settings: Settings) -> bool:
+def stripe_is_ready(settings: LocalShop) -> bool:
     request = urllib.request.Request(
         f"{settings.stripe_api_base}/v1/account",
         headers={"Authorization": f"Bearer {settings.stripe_api_key}"},
@@ -50,7 +51,7 @@ def stripe_is_ready(settings: Settings) -> bool:
 
 
 def start_stripe_sandbox(
-    settings: Settings,
+    settings: LocalShop,
     timeout_s: float = 20.0,
     *,
     rate_limit_per_s: float | None = None,
@@ -101,7 +102,7 @@ def start_stripe_sandbox(
     return process.pid
 
 
-def stop_stripe_sandbox(settings: Settings) -> None:
+def stop_stripe_sandbox(settings: LocalShop) -> None:
     pid = _running_pid(settings)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)

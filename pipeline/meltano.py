@@ -1,0 +1,208 @@
+"""The Meltano project (meltano/meltano.yml) as the platform runs it: its jobs, the RAW schema each
+loads, `meltano run` and the state (bookmarks) of a job, in the environment's Meltano environment
+and state backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from pipeline import catalog, processes
+from pipeline.errors import PlatformError
+from pipeline.settings import REPO_ROOT, Settings, SettingsError
+
+MELTANO_PROJECT = REPO_ROOT / "meltano"
+JOB_TIMEOUT_S = 1800
+
+
+class MeltanoError(PlatformError):
+    pass
+
+
+@cache
+def project() -> dict:
+    return yaml.safe_load((MELTANO_PROJECT / "meltano.yml").read_text())
+
+
+def job_task(job: str) -> tuple[str, str]:
+    """The (tap, target) pair a job runs: every job of the project is one pair."""
+    jobs = {entry["name"]: entry["tasks"] for entry in project()["jobs"]}
+    if job not in jobs:
+        raise MeltanoError(f"meltano.yml declares no job {job!r}")
+    (task,) = jobs[job]
+    tap, target = task.split()
+    return tap, target
+
+
+def _plugin_config(plugin_type: str, name: str) -> dict:
+    """The plugin's config with what it inherits (`inherit_from`) underneath."""
+    plugins = {plugin["name"]: plugin for plugin in project()["plugins"][plugin_type]}
+    plugin = plugins[name]
+    inherited = (
+        _plugin_config(plugin_type, plugin["inherit_from"]) if "inherit_from" in plugin else {}
+    )
+    return {**inherited, **plugin.get("config", {})}
+
+
+def raw_schema(job: str) -> str:
+    """The RAW schema the job's loader writes (its default_target_schema)."""
+    _, target = job_task(job)
+    return str(_plugin_config("loaders", target)["default_target_schema"])
+
+
+def source_of(job: str) -> str:
+    """The source a job loads, named as in the dbt sources (postgres, stripe, marketing)."""
+    return raw_schema(job).lower()
+
+
+def job_tables(job: str) -> list[str]:
+    """The source tables a job loads: its tap's `select` (stream `public-orders` is table
+    `orders`), or every table of its source when the tap selects nothing."""
+    tap, _ = job_task(job)
+    extractors = {plugin["name"]: plugin for plugin in project()["plugins"]["extractors"]}
+    plugin = extractors[tap]
+    while "select" not in plugin and "inherit_from" in plugin:
+        plugin = extractors[plugin["inherit_from"]]
+    streams = [
+        entry.split(".")[0].split("-", 1)[-1]
+        for entry in plugin.get("select", [])
+        if not entry.startswith("!")
+    ]
+    return list(dict.fromkeys(streams)) or [t.name for t in catalog.tables_of(source_of(job))]
+
+
+def state_id(settings: Settings, job: str) -> str:
+    """The id Meltano keeps a job's bookmarks under: <environment>:<tap>-to-<target>."""
+    tap, target = job_task(job)
+    return f"{settings.meltano_environment}:{tap}-to-{target}"
+
+
+def _sys_dir(settings: Settings) -> Path:
+    return settings.home / "meltano" / "sys"
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """The environment every Meltano call of the platform gets (`shop env` prints it)."""
+    env = {
+        **settings.variables,
+        "MELTANO_ENVIRONMENT": settings.meltano_environment,
+        # Meltano's working files (catalogs, configs of a running plugin) and run history belong
+        # to this home, so runs from two homes never overwrite each other's; plugins are shared.
+        "MELTANO_SYS_DIR_ROOT": str(_sys_dir(settings)),
+        "MELTANO_DATABASE_URI": f"sqlite:///{settings.home}/meltano/meltano.db",
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+    }
+    if settings.meltano_state == "local":
+        env["MELTANO_STATE_BACKEND_URI"] = f"file://{settings.home}/meltano/state"
+    elif not env.get("MELTANO_STATE_BACKEND_URI"):
+        # Without it Meltano silently keeps bookmarks in its system database on this host.
+        raise SettingsError(
+            f"environment {settings.environment!r} keeps Meltano's bookmarks in a state backend: "
+            "set MELTANO_STATE_BACKEND_URI (see .env.example)"
+        )
+    return env
+
+
+def executable() -> str:
+    return str(Path(sys.executable).with_name("meltano"))
+
+
+def prepare(settings: Settings) -> None:
+    """Create the folders Meltano writes to and its system database, once."""
+    for directory in (
+        settings.log_dir,
+        settings.home / "tmp",
+        settings.home / "meltano" / "state",
+        _sys_dir(settings),
+    ):
+        require_writable(directory)
+    for plugin_type in ("extractors", "loaders"):
+        link = _sys_dir(settings) / plugin_type
+        if not link.exists():
+            link.symlink_to(MELTANO_PROJECT / ".meltano" / plugin_type)
+    # Parallel `meltano run`s on a fresh home would race to create Meltano's system database.
+    if not (settings.home / "meltano" / "meltano.db").exists():
+        run(settings, ["state", "list"], settings.log_dir / "meltano-init.log")
+
+
+def require_writable(directory: Path) -> None:
+    """Create the folder and prove it takes files: otherwise a tool fails deep inside."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as error:
+        raise MeltanoError(
+            f"cannot write to {directory} ({error.strerror}): the pipeline needs it "
+            "writable; fix its permissions or set SHOP_HOME to a writable folder"
+        ) from None
+
+
+def start(settings: Settings, args: list[str], log_file: Path) -> subprocess.Popen[bytes]:
+    return processes.start([executable(), *args], log_file, environment(settings), MELTANO_PROJECT)
+
+
+def run(
+    settings: Settings, args: list[str], log_file: Path, timeout_s: float = JOB_TIMEOUT_S
+) -> None:
+    """Run one Meltano command, its output in log_file; raise with the log's tail on failure."""
+    # Errors name the command as the user would run it; --force is ours (extract_load.run_job).
+    command = "meltano " + " ".join(arg for arg in args if arg != "--force")
+    try:
+        code = processes.run(
+            [executable(), *args],
+            log_file,
+            environment(settings),
+            MELTANO_PROJECT,
+            timeout_s,
+            command,
+        )
+    except processes.ToolTimeoutError as error:
+        raise MeltanoError(str(error)) from None
+    if code != 0:
+        lines = log_file.read_text(errors="replace").splitlines()
+        raise MeltanoError(
+            f"{command} failed (exit {code}): {processes.error_cause(lines)}\n"
+            f"log: {log_file}\n{processes.log_tail(log_file)}"
+        )
+
+
+def read_state(settings: Settings, job: str) -> dict:
+    """The Singer state the job's next run starts from (Meltano merges completed and partial
+    state), `{}` when it has none."""
+    result = subprocess.run(
+        [executable(), "state", "get", state_id(settings, job)],
+        cwd=MELTANO_PROJECT,
+        env=environment(settings),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        if "No state found" in result.stderr or "does not exist" in result.stderr:
+            return {}
+        raise MeltanoError(f"meltano state get {state_id(settings, job)} failed: {result.stderr}")
+    return json.loads(result.stdout or "{}").get("singer_state", {})
+
+
+def write_state(settings: Settings, job: str, singer_state: dict) -> None:
+    run(
+        settings,
+        ["state", "set", "--force", state_id(settings, job),
+         json.dumps({"singer_state": singer_state})],
+        settings.log_dir / "meltano-state-set.log",
+    )  # fmt: skip
+
+
+def clear_state(settings: Settings, job: str) -> None:
+    run(
+        settings,
+        ["state", "clear", "--force", state_id(settings, job)],
+        settings.log_dir / "meltano-state-clear.log",
+    )

@@ -1,0 +1,115 @@
+"""`shop scheduler`: a standing deployment of the embedded default on this machine.
+
+The local sources run, the shop lives on (new orders, payments, refunds up to the real clock,
+every minute), and a Prefect server on 127.0.0.1 with a process work pool and worker runs
+prefect.yaml's dev deployments — the same flows a production worker runs. Telemetry is off;
+Ctrl-C (or SIGTERM) stops the worker, the server and the shop's clock, in that order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from pipeline import settings as platform
+from sandbox import generator, postgres, services
+from sandbox.config import DEMO_MONTHS, DEMO_ORDERS_PER_MONTH, REPO_ROOT, LocalShop
+
+WORK_POOL = "shop-local"
+SHOP_TICK_S = 60
+
+
+def local_deployments() -> list[str]:
+    """The deployments of prefect.yaml that run the dev environment on the local pool."""
+    declared = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"]
+    return [d["name"] for d in declared if d["work_pool"]["name"] == WORK_POOL]
+
+
+def _prefect(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("prefect")), *args]
+
+
+def _wait_for_api(url: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise services.ServiceError(f"the Prefect server did not start at {url}") from None
+            time.sleep(0.5)
+
+
+def _keep_the_shop_living(shop: LocalShop, stop: threading.Event) -> None:
+    while not stop.wait(SHOP_TICK_S):
+        generator.simulate(shop, until=datetime.now(UTC))
+
+
+def _stop_as_on_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (systemd, kill) stops everything as Ctrl-C does
+
+
+def run(shop: LocalShop, port: int = 4200) -> None:
+    postgres.start(shop)
+    services.start_stripe_sandbox(shop)
+    if generator.shop_clock(shop) is None:
+        generator.generate(shop, months=DEMO_MONTHS, orders_per_month=DEMO_ORDERS_PER_MONTH)
+    generator.simulate(shop, until=datetime.now(UTC))
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        **platform.prefect_variables(shop.platform()),
+        **shop.platform_variables(),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_UI_ENABLED": "true",
+        "SHOP_REPO_ROOT": str(REPO_ROOT),  # prefect.yaml's pull step runs the flows from here
+    }
+    shop.log_dir.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)
+    stop_the_shop = threading.Event()
+    with (shop.log_dir / "prefect-server.log").open("a") as log:
+        server = subprocess.Popen(
+            _prefect("server", "start", "--host", "127.0.0.1", "--port", str(port)),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    worker = None
+    try:
+        _wait_for_api(api_url, server)
+        pools = subprocess.run(_prefect("work-pool", "ls"), env=env, capture_output=True, text=True)
+        if WORK_POOL not in pools.stdout:
+            subprocess.run(
+                _prefect("work-pool", "create", WORK_POOL, "--type", "process"), env=env, check=True
+            )
+        names = [arg for name in local_deployments() for arg in ("--name", name)]
+        subprocess.run(
+            _prefect("--no-prompt", "deploy", *names), env=env, cwd=REPO_ROOT, check=True
+        )
+        threading.Thread(
+            target=_keep_the_shop_living, args=(shop, stop_the_shop), daemon=True
+        ).start()
+        print(f"Prefect UI: http://127.0.0.1:{port} — worker running, Ctrl-C stops everything")
+        worker = subprocess.Popen(
+            _prefect("worker", "start", "--pool", WORK_POOL), env=env, cwd=REPO_ROOT
+        )
+        worker.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in (worker, server):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=60)
+        stop_the_shop.set()
