@@ -22,10 +22,9 @@ from pathlib import Path
 
 from bench import measure, report
 from bench.checks import BenchCheckError
-from pipeline import services
-from pipeline.scheduler import prefect_environment
-from sandbox import postgres
-from sandbox.config import REPO_ROOT, temporary_settings
+from pipeline import settings as platform
+from sandbox import postgres, services
+from sandbox.config import REPO_ROOT, temporary_shop
 
 SCENARIOS = ("month", "ingest-limit", "day", "realtime-lag", "year-queries")
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -119,12 +118,12 @@ def main(argv: list[str] | None = None) -> None:
     args, scale = parse_args(argv)
     wanted = set(args.scenario or SCENARIOS)
     bench = Bench(args, scale)
-    shop = temporary_settings("bench-shop")
-    year_home = temporary_settings("bench-year")
+    shop = temporary_shop("bench-shop")
+    year_home = temporary_shop("bench-year")
     # The flows (realtime-lag) read their settings from the environment, Prefect its own at
     # its first import: both point at the bench's home before anything imports Prefect.
-    os.environ.update(shop.as_environment())
-    os.environ.update(prefect_environment(shop))
+    os.environ.update(shop.platform_variables())
+    os.environ.update(platform.prefect_variables(shop.platform()))
     # Plugins are shared by every home: the bench must never (re)install one.
     os.environ["MELTANO_AUTO_INSTALL"] = "false"
     # Prefect's temporary API server needs more than its default 20 s on a busy machine.

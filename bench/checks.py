@@ -6,8 +6,9 @@ from decimal import Decimal
 
 import duckdb
 
-from pipeline import reconcile, warehouse
-from sandbox.config import Settings
+from pipeline import reconcile
+from sandbox import inspect
+from sandbox.config import LocalShop
 
 
 class BenchCheckError(RuntimeError):
@@ -19,27 +20,34 @@ class BenchCheckError(RuntimeError):
         self.stages = stages or {}
 
 
-def analytics(settings: Settings) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(settings.warehouse_dir / "analytics.duckdb"), read_only=True)
+def analytics(settings: LocalShop) -> duckdb.DuckDBPyConnection:
+    return inspect.analytics(settings)
 
 
-def reconciled_rows(settings: Settings, sources: tuple[str, ...] = warehouse.RAW_SOURCES) -> int:
-    """Reconcile RAW with the sources key by key (raises on any mismatch); source rows checked."""
+def reconciled_rows(shop: LocalShop, jobs: list[str] | None = None) -> int:
+    """Reconcile RAW with the sources (raises on any mismatch): the platform's reconciliation,
+    and every Stripe object against the sandbox's storage. Returns the source rows checked."""
+    settings = shop.platform()
+    jobs = jobs or settings.daily_jobs
     try:
-        results = reconcile.reconcile(settings, sources)
+        results = reconcile.reconcile(settings, jobs)
     except reconcile.ReconciliationError as error:
         raise BenchCheckError(str(error)) from error
+    if "el-stripe" in jobs:
+        differences = {t: d for t, d in inspect.stripe_differences(shop).items() if any(d.values())}
+        if differences:
+            raise BenchCheckError(f"RAW's Stripe objects differ from the sandbox's: {differences}")
     return sum(result.source_rows for result in results)
 
 
-def check_revenue(settings: Settings) -> Decimal:
+def check_revenue(settings: LocalShop) -> Decimal:
     """Net revenue over every day of the marts equals the sources' to the cent. Returns it."""
     with analytics(settings) as conn:
         first, last, mart_total = conn.execute(
             "select min(revenue_date), max(revenue_date), sum(net_revenue) "
             "from marts.fct_daily_revenue"
         ).fetchone()
-    source_total = reconcile.source_net_revenue(settings, first, last)
+    source_total = inspect.source_net_revenue(settings, first, last)
     if Decimal(mart_total) != source_total:
         raise BenchCheckError(
             f"net revenue {first}..{last}: marts.fct_daily_revenue {mart_total}, "

@@ -11,23 +11,21 @@ from __future__ import annotations
 import time
 
 from bench.checks import BenchCheckError
-from pipeline import warehouse
-from sandbox.config import Settings
+from pipeline import catalog
+from sandbox import inspect
+from sandbox.config import LocalShop
 
-SHOP_TABLES = (
-    "countries", "categories", "products", "customers",
-    "orders", "order_items", "order_status_history", "payments",
-)  # fmt: skip
-STRIPE_TABLES = ("customers", "charges", "disputes", "balance_transactions")  # tap-stripe's
-MARKETING_TABLES = ("marketing_spend", "campaign_performance")
+SHOP_TABLES = [table.name for table in catalog.tables_of("postgres")]
+STRIPE_TABLES = [table.name for table in catalog.tables_of("stripe")]  # tap-stripe's
+MARKETING_TABLES = [table.name for table in catalog.tables_of("marketing")]
 TARGET = 0.25  # issue 8: Singer >= 25 % of the DuckDB-extension limit
 
 
-def _duckdb_copy(settings: Settings, sources: dict[str, str]) -> tuple[int, float]:
+def _duckdb_copy(settings: LocalShop, sources: dict[str, str]) -> tuple[int, float]:
     """Copy each source relation into a fresh DuckDB file; (rows, seconds)."""
     target = settings.home / "limit.duckdb"
     target.unlink(missing_ok=True)
-    conn = warehouse.connect(settings, attach_raw=False, attach_postgres=True)
+    conn = inspect.connect(settings, attach_raw=False, attach_postgres=True)
     conn.execute(f"attach '{target}' as copy")
     rows = 0
     started = time.perf_counter()
@@ -40,7 +38,7 @@ def _duckdb_copy(settings: Settings, sources: dict[str, str]) -> tuple[int, floa
     return rows, seconds
 
 
-def measure(settings: Settings, month_stages: dict[str, dict]) -> dict[str, object]:
+def measure(settings: LocalShop, month_stages: dict[str, dict]) -> dict[str, object]:
     """Per source: the month's Singer load against DuckDB copying the same rows."""
     exports = settings.marketing_dir
     limits = {

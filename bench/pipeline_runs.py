@@ -8,20 +8,19 @@ realtime_orders flow, and how far the page's newest order is behind the shop's.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 
 from bench.checks import BenchCheckError, analytics, check_revenue, reconciled_rows
 from bench.measure import PeakMemory, Stages
-from pipeline import extract_load, reports, services, transform, warehouse
-from sandbox import generator
-from sandbox.config import Settings
+from pipeline import extract_load, meltano, reports, transform, warehouse
+from sandbox import generator, inspect, services
+from sandbox.config import LocalShop
 
 REALTIME_INTERVAL_S = 15 * 60  # prefect.yaml: realtime_orders runs every 15 minutes
 
 
-def run_pipeline(settings: Settings, stages: Stages, build_reports: bool) -> None:
+def run_pipeline(settings: LocalShop, stages: Stages, build_reports: bool) -> None:
     """The daily flow's steps after the shop has changed; raises on a wrong result."""
     try:
         _run_steps(settings, stages, build_reports)
@@ -29,18 +28,19 @@ def run_pipeline(settings: Settings, stages: Stages, build_reports: bool) -> Non
         raise BenchCheckError(str(error), stages.stages) from error
 
 
-def _run_steps(settings: Settings, stages: Stages, build_reports: bool) -> None:
+def _run_steps(settings: LocalShop, stages: Stages, build_reports: bool) -> None:
     services.start_stripe_sandbox(settings)
     started = datetime.now(UTC)
-    runs = extract_load.run_jobs(settings)
-    loaded = warehouse.rows_loaded_since(settings, started)
+    platform = settings.platform()
+    runs = extract_load.run_jobs(platform)
+    sources = {job: meltano.source_of(run.ran) for job, run in runs.items()}
+    loaded = warehouse.rows_loaded_since(platform, list(sources.values()), started)
     for job, run in runs.items():
-        schema = extract_load.RAW_SCHEMA_OF_JOB[job] + "."
-        rows = sum(n for table, n in loaded.items() if table.startswith(schema))
+        rows = sum(n for table, n in loaded.items() if table.startswith(f"{sources[job]}."))
         stages.record(job, run.seconds, rows=rows)
     with stages.time("reconcile") as facts:
         facts["rows"] = reconciled_rows(settings)
-    summary = transform.build(settings)
+    summary = transform.build(settings.platform())
     if not summary.ok:
         raise BenchCheckError(summary.describe())
     stages.record(
@@ -49,7 +49,7 @@ def _run_steps(settings: Settings, stages: Stages, build_reports: bool) -> None:
     )  # fmt: skip
     check_revenue(settings)
     if build_reports:
-        build = reports.build_site(settings, output_dir=settings.home / "site")
+        build = reports.build_site(settings.platform(), output_dir=settings.home / "site")
         stages.record(
             "reports", build.seconds, pages=len(build.pages),
             sources_seconds=round(build.sources_seconds, 2),
@@ -58,7 +58,7 @@ def _run_steps(settings: Settings, stages: Stages, build_reports: bool) -> None:
 
 
 def month(
-    settings: Settings, orders_per_month: int, build_reports: bool, end: datetime
+    settings: LocalShop, orders_per_month: int, build_reports: bool, end: datetime
 ) -> dict[str, object]:
     started = time.perf_counter()
     stages = Stages()
@@ -78,29 +78,20 @@ def month(
     }
 
 
-def _set_state(settings: Settings, job: str, singer_state: dict) -> None:
-    extract_load.run_meltano(
-        settings,
-        ["state", "set", "--force", extract_load.state_id(job),
-         json.dumps({"singer_state": singer_state})],
-        settings.log_dir / "bench-state-set.log",
-    )  # fmt: skip
-
-
-def rewind_stripe_bookmarks(settings: Settings, to: datetime) -> None:
+def rewind_stripe_bookmarks(settings: LocalShop, to: datetime) -> None:
     """tap-stripe bookmarks at the real clock, not at the newest object it read: move its
     bookmarks back to the shop's clock, as if the previous run had happened then. Without it a
     simulated day (which ends before the real now) would be behind the bookmark and skipped."""
-    state = extract_load.read_state(settings, "el-stripe")
+    state = meltano.read_state(settings.platform(), "el-stripe")
     epoch = int(to.timestamp())
     for bookmark in state.get("bookmarks", {}).values():
         for key, value in bookmark.items():
             if isinstance(value, int) and value > epoch:
                 bookmark[key] = epoch
-    _set_state(settings, "el-stripe", state)
+    meltano.write_state(settings.platform(), "el-stripe", state)
 
 
-def day(settings: Settings, month_result: dict, build_reports: bool) -> dict[str, object]:
+def day(settings: LocalShop, month_result: dict, build_reports: bool) -> dict[str, object]:
     clock = generator.shop_clock(settings)
     assert clock is not None
     started = time.perf_counter()
@@ -126,8 +117,8 @@ def day(settings: Settings, month_result: dict, build_reports: bool) -> dict[str
     }
 
 
-def _newest_shop_order(settings: Settings) -> datetime:
-    conn = warehouse.connect(settings, attach_raw=False, attach_postgres=True)
+def _newest_shop_order(settings: LocalShop) -> datetime:
+    conn = inspect.connect(settings, attach_raw=False, attach_postgres=True)
     try:
         (newest,) = conn.execute("select max(placed_at) from shop.public.orders").fetchone()
     finally:
@@ -135,24 +126,26 @@ def _newest_shop_order(settings: Settings) -> datetime:
     return newest.astimezone(UTC)
 
 
-def realtime_lag(settings: Settings, build_reports: bool) -> dict[str, object]:
+def realtime_lag(settings: LocalShop, build_reports: bool) -> dict[str, object]:
     """One realtime_orders run after the daily pipeline, as the 15-minute schedule would do it.
 
     The realtime job's bookmarks start from el-postgres' (as if it had run all along): its very
     first run would otherwise read the whole history once."""
-    from flows.realtime_orders import REALTIME_JOB, REALTIME_TABLES, realtime_orders
+    from flows.realtime_orders import realtime_orders
 
-    postgres_state = extract_load.read_state(settings, "el-postgres")
-    streams = {f"public-{table}" for table in REALTIME_TABLES}
-    _set_state(
-        settings,
-        REALTIME_JOB,
+    platform = settings.platform()
+    (realtime_job,) = platform.realtime_jobs
+    postgres_state = meltano.read_state(platform, "el-postgres")
+    streams = {f"public-{table}" for table in meltano.job_tables(realtime_job)}
+    meltano.write_state(
+        platform,
+        realtime_job,
         {"bookmarks": {s: b for s, b in postgres_state["bookmarks"].items() if s in streams}},
     )
-    services.stop_stripe_sandbox(settings)  # the flow starts the sources itself
     started = time.perf_counter()
     with PeakMemory() as memory:
-        run_log = realtime_orders(build_reports=build_reports)
+        generator.simulate(settings, until=datetime.now(UTC))  # the shop lives on to now
+        run_log = realtime_orders(environment="dev", build_reports=build_reports)
     published = datetime.now(UTC)
     total = time.perf_counter() - started
     shop_newest = _newest_shop_order(settings)
@@ -168,12 +161,13 @@ def realtime_lag(settings: Settings, build_reports: bool) -> dict[str, object]:
             f"after realtime_orders the mart's newest order is {mart_newest.isoformat()}, "
             f"the shop's {shop_newest.isoformat()}"
         )
-    reconciled_rows(settings, ("postgres",))
+    reconciled_rows(settings, [realtime_job])
     stages = Stages()
     for name, seconds, rows, _detail in run_log.stages:
         stages.record(name, seconds, rows=rows)
-    # The flow advanced the shop to its clock and published everything up to it: the page is
-    # that far behind the shop when it appears (the newest order may be older: a quiet hour).
+    # The shop lived up to its clock just before the run, which published everything up to it:
+    # the page is that far behind the shop when it appears (the newest order may be older: a
+    # quiet hour).
     shop_clock = generator.shop_clock(settings)
     assert shop_clock is not None
     lag = (published - shop_clock).total_seconds()

@@ -19,18 +19,15 @@ from decimal import Decimal
 
 from bench.checks import BenchCheckError, analytics, check_revenue, reconciled_rows
 from bench.measure import PeakMemory, Stages
-from pipeline import reports, transform, warehouse
-from sandbox import generator
-from sandbox.config import Settings
+from pipeline import catalog, reports, transform
+from sandbox import generator, inspect, services
+from sandbox.config import LocalShop
 from sandbox.postgres import connect
 
 SOURCES_DIR = reports.REPORTS_DIR / "sources" / "warehouse"
 PAGES_DIR = reports.REPORTS_DIR / "pages"
-SHOP_TABLES = (
-    "countries", "categories", "products", "customers",
-    "orders", "order_items", "order_status_history", "payments",
-)  # fmt: skip
-MARKETING_TABLES = ("marketing_spend", "campaign_performance")
+SHOP_TABLES = [table.name for table in catalog.tables_of("postgres")]
+MARKETING_TABLES = [table.name for table in catalog.tables_of("marketing")]
 TS = "cast(to_timestamp({}) as timestamp)"  # Stripe's epoch seconds as RAW's UTC timestamps
 STRIPE_RAW = {
     "customers": f"""
@@ -74,7 +71,7 @@ STRIPE_RAW = {
 }
 
 
-def _marketing_raw(settings: Settings, table: str) -> str:
+def _marketing_raw(settings: LocalShop, table: str) -> str:
     return f"""
         select * exclude (filename), filename as _sdc_filename, '{table}' as _sdc_stream,
                now()::timestamp as _sdc_last_modified
@@ -82,11 +79,11 @@ def _marketing_raw(settings: Settings, table: str) -> str:
                       all_varchar = true, filename = true)"""
 
 
-def load_raw_by_duckdb(settings: Settings, layout_from: Settings) -> int:
+def load_raw_by_duckdb(settings: LocalShop, layout_from: LocalShop) -> int:
     """Copy the three sources into this home's RAW files, in the RAW layout of `layout_from`
     (a home target-duckdb loaded); returns the rows copied."""
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    conn = warehouse.connect(settings, attach_raw=False, attach_postgres=True)
+    conn = inspect.connect(settings, attach_raw=False, attach_postgres=True)
     conn.execute("set TimeZone = 'UTC'")
     copies = {
         "postgres": {table: f"select * from shop.public.{table}" for table in SHOP_TABLES},
@@ -96,10 +93,8 @@ def load_raw_by_duckdb(settings: Settings, layout_from: Settings) -> int:
     rows = 0
     try:
         for source, tables in copies.items():
-            conn.execute(
-                f"attach '{warehouse.raw_file(layout_from, source)}' as layout (read_only)"
-            )
-            conn.execute(f"attach '{warehouse.raw_file(settings, source)}' as raw")
+            conn.execute(f"attach '{inspect.raw_file(layout_from, source)}' as layout (read_only)")
+            conn.execute(f"attach '{inspect.raw_file(settings, source)}' as raw")
             conn.execute(f"create schema raw.{source}")
             for table, query in tables.items():
                 target = f"raw.{source}.{table}"
@@ -190,7 +185,7 @@ def _normalised(rows: list[tuple]) -> list[tuple]:
     return sorted(tuple(value(v) for v in row) for row in rows)
 
 
-def time_queries(settings: Settings, runs: int) -> list[dict[str, object]]:
+def time_queries(settings: LocalShop, runs: int) -> list[dict[str, object]]:
     """Each source query of the site against the marts (as Evidence runs them: the whole
     result fetched), and where a Question exists the same question against PostgreSQL."""
     questions = {question.source: question for question in QUESTIONS}
@@ -235,7 +230,7 @@ def time_queries(settings: Settings, runs: int) -> list[dict[str, object]]:
 
 
 def measure(
-    settings: Settings, layout_from: Settings, months: int, orders_per_month: int, runs: int
+    settings: LocalShop, layout_from: LocalShop, months: int, orders_per_month: int, runs: int
 ) -> dict[str, object]:
     started = time.perf_counter()
     stages = Stages()
@@ -249,9 +244,13 @@ def measure(
             facts["orders"] = rows["shop.orders"]
         with stages.time("raw-by-duckdb") as facts:
             facts["rows"] = load_raw_by_duckdb(settings, layout_from)
-        with stages.time("reconcile") as facts:
-            facts["rows"] = reconciled_rows(settings)
-        summary = transform.build(settings)
+        services.start_stripe_sandbox(settings)  # the platform reconciles Stripe via its API
+        try:
+            with stages.time("reconcile") as facts:
+                facts["rows"] = reconciled_rows(settings)
+        finally:
+            services.stop_stripe_sandbox(settings)
+        summary = transform.build(settings.platform())
         if not summary.ok:
             raise BenchCheckError(summary.describe())
         stages.record("dbt", summary.seconds, models=summary.models_ok + summary.snapshots_ok)

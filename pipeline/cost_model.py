@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from sandbox.config import REPO_ROOT
+from pipeline.settings import REPO_ROOT
 
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 PREFECT_YAML = REPO_ROOT / "prefect.yaml"
@@ -189,9 +189,12 @@ def runs_per_day(cron: str) -> float:
 
 
 def schedule_runs_per_day(prefect_yaml: Path = PREFECT_YAML) -> dict[str, float]:
-    """Runs a day per benchmark scenario, from the deployments' schedules."""
+    """Runs a day per benchmark scenario, from the schedules of the deployments that run on
+    Snowflake (parameter environment: prod)."""
     runs: dict[str, float] = {}
     for deployment in yaml.safe_load(prefect_yaml.read_text())["deployments"]:
+        if deployment.get("parameters", {}).get("environment") != "prod":
+            continue
         flow = deployment["entrypoint"].rsplit(":", 1)[-1]
         if flow not in SCENARIO_OF_FLOW:
             raise CostModelError(f"{prefect_yaml}: flow {flow!r} has no benchmark scenario")

@@ -110,8 +110,9 @@ def _s3():  # boto3's client types are generated at run time
     return boto3.client("s3")
 
 
-def export_files(exports_url: str, table: str) -> list[ExportFile]:
+def export_files(exports_url: str | Path, table: str) -> list[ExportFile]:
     """The export files of a table, `<exports_url>/<table>/*.csv`, by name."""
+    exports_url = str(exports_url)
     if exports_url.startswith("s3://"):
         url = urlparse(exports_url)
         prefix = f"{url.path.strip('/')}/{table}/".lstrip("/")
@@ -229,7 +230,7 @@ def _check_rows(
     return problems
 
 
-def validate_exports(exports_url: str) -> dict[str, int]:
+def validate_exports(exports_url: str | Path) -> dict[str, int]:
     """Check every export file against its contract; return the files found per table."""
     problems: list[ExportProblem] = []
     files_per_table: dict[str, int] = {}

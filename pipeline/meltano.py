@@ -117,6 +117,7 @@ def executable() -> str:
 def prepare(settings: Settings) -> None:
     """Create the folders Meltano writes to and its system database, once."""
     for directory in (
+        settings.warehouse_dir,  # the local loaders' files (empty in production)
         settings.log_dir,
         settings.home / "tmp",
         settings.home / "meltano" / "state",

@@ -123,7 +123,7 @@ def start(settings: LocalShop, timeout_s: float = 30.0) -> None:
     if _port_in_use(settings.pg_host, settings.pg_port):
         raise PostgresError(
             f"port {settings.pg_port} on {settings.pg_host} is already in use by another "
-            "process; stop it or set SHOP_PG_PORT to a free port"
+            "process; stop it or set TAP_POSTGRES_PORT to a free port"
         )
     if not (settings.pg_data_dir / "PG_VERSION").exists():
         _init_cluster(settings)

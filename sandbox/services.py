@@ -71,7 +71,7 @@ def start_stripe_sandbox(
         if probe.connect_ex(("127.0.0.1", settings.stripe_port)) == 0:
             raise ServiceError(
                 f"port {settings.stripe_port} on 127.0.0.1 is already in use by another "
-                "process; stop it or set STRIPE_SANDBOX_PORT to a free port"
+                "process; stop it or point STRIPE_API_BASE at a free port"
             )
     faults = [
         *(["--rate-limit", str(rate_limit_per_s)] if rate_limit_per_s else []),

@@ -480,7 +480,7 @@ def _bind(
     except OSError as error:
         raise RuntimeError(
             f"cannot listen on {LOOPBACK}:{chosen_port} ({error.strerror}); "
-            "stop whatever uses it or set STRIPE_SANDBOX_PORT"
+            "stop whatever uses it or set STRIPE_API_BASE to another port"
         ) from error
 
 

@@ -1,4 +1,7 @@
-"""Shared fixtures: the tests' own real PostgreSQL server, in a temporary home, on a free port."""
+"""Shared fixtures: the tests' own real PostgreSQL server, in a temporary home, on a free port.
+
+The fixtures give the local stand-ins (`LocalShop`); `shop.platform()` gives the platform's
+settings (environment dev) pointed at them."""
 
 from __future__ import annotations
 
@@ -8,13 +11,12 @@ from contextlib import contextmanager
 
 import pytest
 
-from pipeline import services
-from sandbox import postgres
-from sandbox.config import Settings, temporary_settings
+from sandbox import postgres, services
+from sandbox.config import LocalShop, temporary_shop
 
 
 @contextmanager
-def running_postgres(settings: Settings) -> Iterator[Settings]:
+def running_postgres(settings: LocalShop) -> Iterator[LocalShop]:
     """PostgreSQL running in the home for the block; the home is removed afterwards."""
     postgres.start(settings)
     try:
@@ -26,20 +28,18 @@ def running_postgres(settings: Settings) -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="session")
-def pg() -> Iterator[Settings]:
+def pg() -> Iterator[LocalShop]:
     """A running PostgreSQL with the shop and sandbox databases, shared by the session:
     for tests that recreate the schemas they use."""
-    with running_postgres(temporary_settings("session")) as settings:
+    with running_postgres(temporary_shop("session")) as settings:
         yield settings
 
 
 @pytest.fixture(scope="module")
-def shop_home(request: pytest.FixtureRequest) -> Iterator[Settings]:
+def shop_home(request: pytest.FixtureRequest) -> Iterator[LocalShop]:
     """A home of the module's own (PostgreSQL, RAW files, Meltano bookmarks), for tests whose
     state carries over between steps."""
-    with running_postgres(
-        temporary_settings(request.module.__name__.rsplit(".", 1)[-1])
-    ) as settings:
+    with running_postgres(temporary_shop(request.module.__name__.rsplit(".", 1)[-1])) as settings:
         yield settings
 
 

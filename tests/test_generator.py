@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from sandbox import marketing
-from sandbox.config import Settings
+from sandbox.config import LocalShop
 from sandbox.generator import generate, shop_clock, simulate
 from sandbox.postgres import connect
 
@@ -51,7 +51,7 @@ SANDBOX_TABLES = {
 }
 
 
-def content_hash(settings: Settings) -> str:
+def content_hash(settings: LocalShop) -> str:
     """Every row of every generated table, in key order, plus every marketing file."""
     digest = hashlib.sha256()
     for database, tables in (
@@ -71,7 +71,7 @@ def content_hash(settings: Settings) -> str:
 
 
 @pytest.fixture(scope="module")
-def history(pg: Settings) -> dict[str, object]:
+def history(pg: LocalShop) -> dict[str, object]:
     """Generate seed 42, then seed 43, then seed 42 again (left in place for the tests)."""
     hashes = {}
     for run, seed in (("first", SEED), ("other_seed", SEED + 1), ("again", SEED)):
@@ -81,13 +81,13 @@ def history(pg: Settings) -> dict[str, object]:
 
 
 @pytest.fixture
-def shop(pg: Settings, history: dict[str, object]) -> Iterator[psycopg.Connection]:
+def shop(pg: LocalShop, history: dict[str, object]) -> Iterator[psycopg.Connection]:
     with connect(pg, pg.shop_db) as conn:
         yield conn
 
 
 @pytest.fixture
-def sandbox(pg: Settings, history: dict[str, object]) -> Iterator[psycopg.Connection]:
+def sandbox(pg: LocalShop, history: dict[str, object]) -> Iterator[psycopg.Connection]:
     with connect(pg, pg.sandbox_db) as conn:
         yield conn
 
@@ -122,13 +122,13 @@ def test_counts_match_the_requested_scale(history: dict, shop: psycopg.Connectio
     assert counts["shop.categories"] == 12
 
 
-def test_generate_rejects_an_end_in_the_future(pg: Settings) -> None:
+def test_generate_rejects_an_end_in_the_future(pg: LocalShop) -> None:
     with pytest.raises(ValueError, match="in the future"):
         generate(pg, months=1, orders_per_month=10, end=datetime.now(UTC) + timedelta(hours=1))
 
 
 def test_nothing_is_timestamped_after_the_clock(
-    pg: Settings, shop: psycopg.Connection, sandbox: psycopg.Connection
+    pg: LocalShop, shop: psycopg.Connection, sandbox: psycopg.Connection
 ) -> None:
     assert shop_clock(pg) == END
     for table in SHOP_TABLES:
@@ -288,7 +288,7 @@ def test_items_discounts_and_catalogue(shop: psycopg.Connection) -> None:
     assert sum(units[: len(units) // 10]) > 0.5 * sum(units)
 
 
-def test_marketing_exports_match_orders(pg: Settings, shop: psycopg.Connection) -> None:
+def test_marketing_exports_match_orders(pg: LocalShop, shop: psycopg.Connection) -> None:
     day = date(2025, 11, 28)
     with marketing.spend_path(pg.marketing_dir, day).open() as f:
         spend_rows = list(csv.DictReader(f))
@@ -482,7 +482,7 @@ def snapshot(conn: psycopg.Connection, table: str, key: str, stamp: str) -> dict
     return {r[0]: r for r in conn.execute(f"select {key}, t::text, {stamp} from {table} t")}
 
 
-def test_simulate_rejects_targets_outside_clock_and_now(pg: Settings, history: dict) -> None:
+def test_simulate_rejects_targets_outside_clock_and_now(pg: LocalShop, history: dict) -> None:
     future = datetime.now(UTC) + timedelta(minutes=5)
     with pytest.raises(ValueError, match="not after now") as error:
         simulate(pg, until=future)
@@ -495,7 +495,7 @@ def test_simulate_rejects_targets_outside_clock_and_now(pg: Settings, history: d
 
 
 def test_simulate_advances_the_shop(
-    pg: Settings, shop: psycopg.Connection, sandbox: psycopg.Connection
+    pg: LocalShop, shop: psycopg.Connection, sandbox: psycopg.Connection
 ) -> None:
     before = {
         "orders": snapshot(shop, "orders", "order_id", "updated_at"),
@@ -557,7 +557,7 @@ def test_simulate_advances_the_shop(
 
 
 def test_simulate_in_small_steps_keeps_the_invariants(
-    pg: Settings, shop: psycopg.Connection, sandbox: psycopg.Connection
+    pg: LocalShop, shop: psycopg.Connection, sandbox: psycopg.Connection
 ) -> None:
     clock = shop_clock(pg)
     today = marketing.spend_path(pg.marketing_dir, clock.date())

@@ -29,7 +29,7 @@ import jsonschema
 import pytest
 
 from sandbox import postgres, stripe_api
-from sandbox.config import REPO_ROOT, Settings
+from sandbox.config import REPO_ROOT, LocalShop
 
 pytestmark = pytest.mark.integration
 
@@ -220,7 +220,7 @@ def build_events(tables: Tables) -> list[Row]:
     ]
 
 
-def load_tables(settings: Settings, tables: Tables) -> None:
+def load_tables(settings: LocalShop, tables: Tables) -> None:
     """Recreate schema stripe from sandbox/sql/stripe.sql and COPY the rows in."""
     ddl = (REPO_ROOT / "sandbox" / "sql" / "stripe.sql").read_text()
     with postgres.connect(settings, settings.sandbox_db) as conn:
@@ -247,14 +247,14 @@ def newest_first(rows: list[Row]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tables(pg: Settings) -> Tables:
+def tables(pg: LocalShop) -> Tables:
     data = build_tables(int(time.time()))
     load_tables(pg, data)
     return data
 
 
 @pytest.fixture(scope="module")
-def server(pg: Settings, tables: Tables) -> Iterator[stripe_api.SandboxServer]:
+def server(pg: LocalShop, tables: Tables) -> Iterator[stripe_api.SandboxServer]:
     with stripe_api.start_background(pg) as running:
         yield running
 
@@ -290,7 +290,7 @@ def call(
 
 
 @pytest.fixture(scope="module")
-def get(server: stripe_api.SandboxServer, pg: Settings):
+def get(server: stripe_api.SandboxServer, pg: LocalShop):
     def get_ok(path: str, params: list[tuple[str, str]] | dict[str, str] | None = None) -> Any:
         response = call(server.url, path, params, key=pg.stripe_api_key)
         assert response.status == 200, response.body
@@ -425,7 +425,7 @@ def test_disputes_carry_their_balance_transactions(get: Any) -> None:
     assert withdrawal["amount"] == -won["amount"]
 
 
-def test_account_endpoints(get: Any, pg: Settings) -> None:
+def test_account_endpoints(get: Any, pg: LocalShop) -> None:
     for path in ("/v1/account", f"/v1/accounts/{pg.stripe_account_id}"):
         account = get(path)
         assert account["id"] == pg.stripe_account_id
@@ -482,7 +482,7 @@ def test_events_render_the_objects_current_state(get: Any, tables: Tables) -> No
 # ---------------------------------------------------------------------------------------------
 
 
-def test_wrong_or_missing_key_is_401_with_stripes_body(server: Any, pg: Settings) -> None:
+def test_wrong_or_missing_key_is_401_with_stripes_body(server: Any, pg: LocalShop) -> None:
     wrong = call(server.url, "/v1/charges", key="sk_test_wrongxyz")
     assert wrong.status == 401
     assert wrong.body == {
@@ -509,7 +509,7 @@ def test_wrong_or_missing_key_is_401_with_stripes_body(server: Any, pg: Settings
         ("/v2/charges", None),
     ],
 )
-def test_unknown_ids_and_paths_are_404(server: Any, pg: Settings, path: str, param: str) -> None:
+def test_unknown_ids_and_paths_are_404(server: Any, pg: LocalShop, path: str, param: str) -> None:
     response = call(server.url, path, key=pg.stripe_api_key)
     assert response.status == 404
     assert response.body["error"]["type"] == "invalid_request_error"
@@ -533,7 +533,7 @@ def test_unknown_ids_and_paths_are_404(server: Any, pg: Settings, path: str, par
     ],
 )
 def test_bad_parameters_are_400_naming_the_param(
-    server: Any, pg: Settings, params: dict[str, str], param: str
+    server: Any, pg: LocalShop, params: dict[str, str], param: str
 ) -> None:
     response = call(server.url, "/v1/charges", params, key=pg.stripe_api_key)
     assert response.status == 400
@@ -541,19 +541,19 @@ def test_bad_parameters_are_400_naming_the_param(
     assert response.body["error"]["param"] == param
 
 
-def test_writes_are_refused(server: Any, pg: Settings) -> None:
+def test_writes_are_refused(server: Any, pg: LocalShop) -> None:
     response = call(server.url, "/v1/charges", key=pg.stripe_api_key, method="POST")
     assert response.status == 405 and response.body["error"]["type"] == "invalid_request_error"
 
 
-def test_other_account_header_is_refused(server: Any, pg: Settings) -> None:
+def test_other_account_header_is_refused(server: Any, pg: LocalShop) -> None:
     response = call(
         server.url, "/v1/charges", key=pg.stripe_api_key, headers={"Stripe-Account": "acct_x"}
     )
     assert response.status == 403
 
 
-def test_rate_limit_answers_429_with_retry_after(pg: Settings, tables: Tables) -> None:
+def test_rate_limit_answers_429_with_retry_after(pg: LocalShop, tables: Tables) -> None:
     with stripe_api.start_background(pg, rate_limit_per_s=2) as limited:
         statuses = [call(limited.url, "/v1/account", key=pg.stripe_api_key) for _ in range(6)]
     assert [r.status for r in statuses[:2]] == [200, 200]
@@ -564,14 +564,14 @@ def test_rate_limit_answers_429_with_retry_after(pg: Settings, tables: Tables) -
     assert refused[0].body["error"]["type"] == "rate_limit_error"
 
 
-def test_fault_injector_fails_every_nth_request(pg: Settings, tables: Tables) -> None:
+def test_fault_injector_fails_every_nth_request(pg: LocalShop, tables: Tables) -> None:
     with stripe_api.start_background(pg, fail_every_n=3) as faulty:
         statuses = [call(faulty.url, "/v1/account", key=pg.stripe_api_key) for _ in range(6)]
     assert [r.status for r in statuses] == [200, 200, 500, 200, 200, 500]
     assert statuses[2].body["error"]["type"] == "api_error"
 
 
-def test_only_loopback_is_bound(pg: Settings) -> None:
+def test_only_loopback_is_bound(pg: LocalShop) -> None:
     with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
         stripe_api.serve(pg, host="0.0.0.0")
 
@@ -697,7 +697,7 @@ def run_tap(venv: Path, args: list[str], base_url: str, workdir: Path) -> list[d
 
 
 def test_real_tap_through_the_launcher_emits_every_row(
-    server: stripe_api.SandboxServer, pg: Settings, tables: Tables, tmp_path: Path
+    server: stripe_api.SandboxServer, pg: LocalShop, tables: Tables, tmp_path: Path
 ) -> None:
     venv = tap_venv()
     start_date = datetime.fromtimestamp(time.time() - 28 * DAY, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.sorting import TaskRunSort
@@ -26,9 +25,10 @@ from prefect.testing.utilities import prefect_test_harness
 
 from flows import tasks
 from flows.daily_refresh import daily_refresh
-from flows.realtime_orders import REALTIME_TABLES, realtime_orders
-from sandbox import generator, postgres
-from sandbox.config import REPO_ROOT, Settings
+from flows.realtime_orders import realtime_orders
+from pipeline import meltano
+from sandbox import generator, postgres, services
+from sandbox.config import REPO_ROOT, LocalShop
 
 pytestmark = pytest.mark.integration
 
@@ -66,19 +66,26 @@ def webhook() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture(scope="module")
-def shop(shop_home: Settings, webhook: WebhookReceiver) -> Iterator[Settings]:
-    """A small shop reaching now, the flows pointed at it through the environment."""
+def shop(shop_home: LocalShop, webhook: WebhookReceiver) -> Iterator[LocalShop]:
+    """A small shop reaching now, its sources running, the flows pointed at it through the
+    environment (as `shop demo` and `shop scheduler` do)."""
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     generator.generate(shop_home, months=0.05, orders_per_month=60_000, seed=11, end=end)
+    services.start_stripe_sandbox(shop_home)
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in shop_home.as_environment().items():
+        for name, value in shop_home.platform_variables().items():
             patch.setenv(name, value)
         patch.setenv("ALERT_WEBHOOK_URL", webhook.url)
         with prefect_test_harness(server_startup_timeout=90):
             yield shop_home
 
 
-def run_log(settings: Settings) -> list[dict]:
+def advance(shop: LocalShop) -> None:
+    """The shop lives on to now, as the local scheduler keeps it living between runs."""
+    generator.simulate(shop, until=datetime.now(UTC))
+
+
+def run_log(settings: LocalShop) -> list[dict]:
     path = settings.warehouse_dir / "analytics.duckdb"
     with duckdb.connect(str(path), read_only=True) as conn:
         result = conn.execute("select * from ops.pipeline_runs order by started_at")
@@ -86,7 +93,7 @@ def run_log(settings: Settings) -> list[dict]:
         return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
 
 
-def stages_of(settings: Settings, run_id: str) -> dict[str, dict]:
+def stages_of(settings: LocalShop, run_id: str) -> dict[str, dict]:
     path = settings.warehouse_dir / "analytics.duckdb"
     with duckdb.connect(str(path), read_only=True) as conn:
         rows = conn.execute(
@@ -95,8 +102,8 @@ def stages_of(settings: Settings, run_id: str) -> dict[str, dict]:
     return {stage: {"rows": rows, **json.loads(detail)} for stage, rows, detail in rows}
 
 
-def test_daily_refresh_runs_end_to_end(shop: Settings, webhook: WebhookReceiver) -> None:
-    state = daily_refresh(build_reports=False, return_state=True)
+def test_daily_refresh_runs_end_to_end(shop: LocalShop, webhook: WebhookReceiver) -> None:
+    state = daily_refresh(environment="dev", build_reports=False, return_state=True)
     assert state.is_completed(), state.message
     last = run_log(shop)[-1]
     assert last["flow"] == "daily_refresh" and last["status"] == "completed"
@@ -108,25 +115,28 @@ def test_daily_refresh_runs_end_to_end(shop: Settings, webhook: WebhookReceiver)
     assert webhook.payloads == []
 
 
-def test_realtime_orders_moves_only_orders(shop: Settings, webhook: WebhookReceiver) -> None:
+def test_realtime_orders_moves_only_orders(shop: LocalShop, webhook: WebhookReceiver) -> None:
     time.sleep(2)  # let the shop take a few orders
-    state = realtime_orders(build_reports=False, return_state=True)
+    advance(shop)
+    state = realtime_orders(environment="dev", build_reports=False, return_state=True)
     assert state.is_completed(), state.message
     last = run_log(shop)[-1]
     assert last["flow"] == "realtime_orders" and last["status"] == "completed"
     loaded = stages_of(shop, last["run_id"])["el-orders-realtime"]
     moved_tables = {key for key, rows in loaded.items() if key != "rows" and rows}
     assert moved_tables, "the shop took orders, so the realtime run moves some"
-    assert moved_tables <= {f"postgres.{table}" for table in REALTIME_TABLES}
+    realtime_tables = meltano.job_tables(shop.platform().realtime_jobs[0])
+    assert set(realtime_tables) < set(meltano.job_tables("el-postgres"))
+    assert moved_tables <= {f"postgres.{table}" for table in realtime_tables}
     assert webhook.payloads == []
 
 
-def test_a_failing_step_sends_exactly_one_alert(shop: Settings, webhook: WebhookReceiver) -> None:
+def test_a_failing_step_sends_exactly_one_alert(shop: LocalShop, webhook: WebhookReceiver) -> None:
     bad_file = shop.marketing_dir / "marketing_spend" / "marketing_spend_2000-01-01.csv"
     bad_file.write_text("date,channel,campaign_id,campaign_name,spend,currency\n2000-01-01,x\n")
     webhook.payloads.clear()
     try:
-        state = daily_refresh(build_reports=False, return_state=True)
+        state = daily_refresh(environment="dev", build_reports=False, return_state=True)
     finally:
         bad_file.unlink()
     assert state.is_failed()
@@ -141,21 +151,23 @@ def test_a_failing_step_sends_exactly_one_alert(shop: Settings, webhook: Webhook
     assert run_log(shop)[-1]["status"] == "failed"
 
 
-def test_a_late_run_sends_the_lateness_alert(shop: Settings, webhook: WebhookReceiver) -> None:
+def test_a_late_run_sends_the_lateness_alert(shop: LocalShop, webhook: WebhookReceiver) -> None:
     webhook.payloads.clear()
-    state = realtime_orders(sla_seconds=1, build_reports=False, return_state=True)
+    state = realtime_orders(
+        environment="dev", sla_seconds=1, build_reports=False, return_state=True
+    )
     assert state.is_completed()
     assert len(webhook.payloads) == 1
     assert "realtime_orders" in webhook.texts()[0] and "is late" in webhook.texts()[0]
     assert "not finished after 1 s" in webhook.texts()[0]
 
 
-def test_extract_load_retries_until_postgres_is_back(shop: Settings) -> None:
+def test_extract_load_retries_until_postgres_is_back(shop: LocalShop) -> None:
     """PostgreSQL down when the job starts: the task's retry catches up once it is back."""
 
     @flow
-    def extract_postgres() -> float:
-        return tasks.extract_load_job(shop, "el-postgres")
+    def extract_postgres() -> object:
+        return tasks.extract_load_job(shop.platform(), "el-postgres")
 
     postgres.stop(shop)
     # Meltano takes several seconds to start the tap: the first attempt meets a closed port.
@@ -173,10 +185,14 @@ def test_extract_load_retries_until_postgres_is_back(shop: Settings) -> None:
     assert asyncio.run(attempts()) >= 2
 
 
-def test_two_flows_at_once_never_write_together(shop: Settings) -> None:
+def test_two_flows_at_once_never_write_together(shop: LocalShop) -> None:
     threads = [
-        threading.Thread(target=daily_refresh, kwargs={"build_reports": False}),
-        threading.Thread(target=realtime_orders, kwargs={"build_reports": False}),
+        threading.Thread(
+            target=daily_refresh, kwargs={"environment": "dev", "build_reports": False}
+        ),
+        threading.Thread(
+            target=realtime_orders, kwargs={"environment": "dev", "build_reports": False}
+        ),
     ]
     for thread in threads:
         thread.start()
@@ -189,23 +205,37 @@ def test_two_flows_at_once_never_write_together(shop: Settings) -> None:
     assert first["finished_at"] <= second["started_at"], "the second run waited for the first"
 
 
-def test_prefect_yaml_deploys_the_documented_schedules(shop: Settings) -> None:
+def test_prefect_yaml_deploys_both_environments(shop: LocalShop) -> None:
     env = {
         **os.environ,
         "PREFECT_API_URL": PREFECT_API_URL.value(),
         "SHOP_REPO_ROOT": str(REPO_ROOT),
     }
     prefect = str(Path(sys.executable).with_name("prefect"))
+    for pool in ("shop-local", "shop-prod"):
+        subprocess.run(
+            [prefect, "work-pool", "create", pool, "--type", "process"], env=env, check=True
+        )
     subprocess.run(
-        [prefect, "work-pool", "create", "shop-local", "--type", "process"], env=env, check=True
+        [prefect, "--no-prompt", "deploy", "--all"], env=env, cwd=REPO_ROOT, check=True, timeout=300
     )
-    subprocess.run([prefect, "deploy", "--all"], env=env, cwd=REPO_ROOT, check=True, timeout=300)
 
-    async def schedules() -> dict[str, str]:
+    async def deployed() -> dict[str, tuple]:
         async with get_client() as client:
             deployments = await client.read_deployments()
-        return {d.name: d.schedules[0].schedule.cron for d in deployments}
+        return {
+            d.name: (
+                d.schedules[0].schedule.cron,
+                d.parameters["environment"],
+                d.work_pool_name,
+                d.concurrency_limit,
+            )
+            for d in deployments
+        }
 
-    assert asyncio.run(schedules()) == {"daily": "0 6 * * *", "every-15-minutes": "*/15 * * * *"}
-    declared = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
-    assert {d["work_pool"]["name"] for d in declared["deployments"]} == {"shop-local"}
+    assert asyncio.run(deployed()) == {
+        "dev-daily": ("0 6 * * *", "dev", "shop-local", 1),
+        "dev-realtime": ("*/15 * * * *", "dev", "shop-local", 1),
+        "prod-daily": ("0 6 * * *", "prod", "shop-prod", 1),
+        "prod-realtime": ("*/15 * * * *", "prod", "shop-prod", 1),
+    }

@@ -11,36 +11,37 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pytest
 
-from pipeline import cdc, extract_load, reconcile, services, transform, warehouse
-from sandbox import generator, postgres
-from sandbox.config import Settings
+from pipeline import cdc, extract_load, meltano, reconcile, transform
+from sandbox import generator, inspect, postgres, services
+from sandbox.config import LocalShop
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def shop(shop_home: Settings) -> Iterator[Settings]:
+def shop(shop_home: LocalShop) -> Iterator[LocalShop]:
     # tap-stripe bookmarks at its own clock: the history reaches now before the first load.
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     generator.generate(shop_home, months=0.01, orders_per_month=400_000, seed=5, end=end)
-    cdc.enable(shop_home)
+    cdc.enable(shop_home.platform())
     services.start_stripe_sandbox(shop_home)
     try:
-        extract_load.run_jobs(shop_home)  # el-postgres runs as el-postgres-cdc: bootstrap
+        # el-postgres runs as el-postgres-cdc: a full read, then the WAL
+        extract_load.run_jobs(shop_home.platform())
         yield shop_home
     finally:
         services.stop_stripe_sandbox(shop_home)
 
 
-def _raw(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
-    conn = warehouse.connect(settings)
+def _raw(settings: LocalShop, sql: str, params: list | None = None) -> list[tuple]:
+    conn = inspect.connect(settings)
     try:
         return conn.execute(sql, params or []).fetchall()
     finally:
         conn.close()
 
 
-def _in_marts(settings: Settings, order_id: int) -> int:
+def _in_marts(settings: LocalShop, order_id: int) -> int:
     conn = duckdb.connect(str(settings.warehouse_dir / "analytics.duckdb"), read_only=True)
     try:
         return conn.execute(
@@ -50,19 +51,19 @@ def _in_marts(settings: Settings, order_id: int) -> int:
         conn.close()
 
 
-def test_the_slot_is_the_projects_and_its_wal_is_bounded(shop: Settings) -> None:
-    slot = cdc.status(shop)
+def test_the_slot_is_the_projects_and_its_wal_is_bounded(shop: LocalShop) -> None:
+    slot = cdc.status(shop.platform())
     assert slot is not None and slot["plugin"] == "wal2json" and slot["database"] == shop.shop_db
     with postgres.connect(shop, shop.shop_db) as conn:
         keep = conn.execute("show max_slot_wal_keep_size").fetchone()[0]
     assert keep == "2GB"
     # The bootstrap run read every table once and left a WAL bookmark on every stream.
     assert slot["committed_lsn"] is not None
-    for result in reconcile.reconcile(shop, ("postgres",)):
+    for result in reconcile.reconcile(shop.platform(), [shop.platform().cdc_job]):
         assert result.ok and result.raw_rows == result.source_rows, result.describe()
 
 
-def test_a_hard_delete_reaches_raw_and_leaves_the_marts(shop: Settings) -> None:
+def test_a_hard_delete_reaches_raw_and_leaves_the_marts(shop: LocalShop) -> None:
     settings = shop
     with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
         order_id = conn.execute(
@@ -79,7 +80,7 @@ def test_a_hard_delete_reaches_raw_and_leaves_the_marts(shop: Settings) -> None:
             "update customers set city = 'Ingestion City', updated_at = now() "
             "where customer_id = (select min(customer_id) from customers)"
         )
-    extract_load.run_jobs(settings, ["el-postgres"])
+    extract_load.run_jobs(settings.platform(), ["el-postgres"])
 
     deleted = _raw(
         settings,
@@ -100,20 +101,22 @@ def test_a_hard_delete_reaches_raw_and_leaves_the_marts(shop: Settings) -> None:
     )  # fmt: skip
     assert updated[0][0] == 1
 
-    results = {r.table: r for r in reconcile.reconcile(settings, ("postgres",))}
+    results = {
+        r.table: r for r in reconcile.reconcile(settings.platform(), [settings.platform().cdc_job])
+    }
     for result in results.values():
         assert result.ok, result.describe()
         assert result.deleted_at_source == 0, result.describe()  # none left behind
     assert results["orders"].deleted_in_raw == 1
 
-    built = transform.build(settings, select=["+fct_orders"])
+    built = transform.build(settings.platform(), select=["+fct_orders"])
     assert built.ok, built.describe()
     assert _in_marts(settings, order_id) == 0
     assert _in_marts(settings, neighbour) == 1
 
 
-def test_the_slot_is_confirmed_up_to_what_raw_holds(shop: Settings) -> None:
-    status = cdc.status(shop)
+def test_the_slot_is_confirmed_up_to_what_raw_holds(shop: LocalShop) -> None:
+    status = cdc.status(shop.platform())
     assert status is not None and not status["active"]
     committed = status["committed_lsn"]
     assert committed is not None
@@ -121,9 +124,9 @@ def test_the_slot_is_confirmed_up_to_what_raw_holds(shop: Settings) -> None:
     assert (high << 32) + low == committed
 
 
-def test_disable_drops_the_slot_and_incremental_takes_over(shop: Settings) -> None:
+def test_disable_drops_the_slot_and_incremental_takes_over(shop: LocalShop) -> None:
     settings = shop
-    cdc.disable(settings)
-    assert cdc.status(settings) is None
-    assert extract_load.read_state(settings, cdc.JOB) == {}
-    assert extract_load.meltano_job(settings, "el-postgres") == "el-postgres"
+    cdc.disable(settings.platform())
+    assert cdc.status(settings.platform()) is None
+    assert meltano.read_state(settings.platform(), settings.platform().cdc_job) == {}
+    assert cdc.job_for(settings.platform(), "el-postgres") == "el-postgres"

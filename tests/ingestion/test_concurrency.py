@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import extract_load, reconcile, warehouse
-from sandbox import generator
-from sandbox.config import Settings
+from pipeline import extract_load, meltano, reconcile
+from sandbox import generator, inspect
+from sandbox.config import LocalShop
 from sandbox.shopgen.live import LiveShop, LongTransaction
 
 pytestmark = pytest.mark.integration
@@ -28,14 +28,14 @@ CHANGED_TABLES = {"orders": "order_id", "order_items": "order_item_id"}  # what 
 
 
 @pytest.fixture(scope="module")
-def shop(shop_home: Settings) -> Iterator[Settings]:
+def shop(shop_home: LocalShop) -> Iterator[LocalShop]:
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     generator.generate(shop_home, months=0.01, orders_per_month=30_000, seed=5, end=end)
-    extract_load.prepare(shop_home)
+    meltano.prepare(shop_home.platform())
     yield shop_home
 
 
-def test_late_commits_reach_raw_after_a_crashed_and_a_complete_run(shop: Settings) -> None:
+def test_late_commits_reach_raw_after_a_crashed_and_a_complete_run(shop: LocalShop) -> None:
     live = LiveShop(shop, seed=1)
 
     # 1. A run killed mid-way (the loader SIGKILLed) while a long transaction is open.
@@ -58,15 +58,15 @@ def test_late_commits_reach_raw_after_a_crashed_and_a_complete_run(shop: Setting
 
     # 2. A complete run while another long transaction is open: it reads the first one's rows.
     with live.steady_writes() as steady, live.long_transaction(orders=20) as open_over_run:
-        extract_load.run_job(shop, JOB)
+        extract_load.run_job(shop.platform(), JOB)
     assert _rows_not_in_raw_as_committed(shop, open_over_crash.order_ids) == 0
     _assert_bookmarks_passed(shop, open_over_run)
 
     # 3. The next run: RAW is the shop, exactly.
     before = _raw_versions(shop)
     started = datetime.now(UTC)
-    extract_load.run_job(shop, JOB)
-    for result in reconcile.reconcile(shop, ("postgres",)):
+    extract_load.run_job(shop.platform(), JOB)
+    for result in reconcile.reconcile(shop.platform(), ["el-postgres"]):
         assert result.ok, result.describe()
         assert (result.missing, result.outdated, result.duplicates) == (0, 0, 0)
         assert result.raw_rows == result.source_rows, result.describe()
@@ -77,19 +77,19 @@ def test_late_commits_reach_raw_after_a_crashed_and_a_complete_run(shop: Setting
     )
 
 
-def _assert_bookmarks_passed(settings: Settings, long: LongTransaction) -> None:
+def _assert_bookmarks_passed(settings: LocalShop, long: LongTransaction) -> None:
     """The hazard: the stored bookmarks passed rows the long transaction committed after the
     tap read them; what the run recorded as pending goes back to the transaction's start."""
-    state = extract_load.read_state(settings, JOB)
+    state = meltano.read_state(settings.platform(), JOB)
     for table in CHANGED_TABLES:
         bookmark = state["bookmarks"][f"public-{table}"]["replication_key_value"]
         assert datetime.fromisoformat(bookmark) > long.started_at, (table, state)
     assert datetime.fromisoformat(state["pending_since"]) <= long.started_at, state
 
 
-def _rows_not_in_raw_as_committed(settings: Settings, order_ids: tuple[int, ...]) -> int:
+def _rows_not_in_raw_as_committed(settings: LocalShop, order_ids: tuple[int, ...]) -> int:
     """Rows of the orders (and their items) that RAW lacks or holds in an older version."""
-    conn = warehouse.connect(settings, attach_postgres=True)
+    conn = inspect.connect(settings, attach_postgres=True)
     stale = 0
     for table, key in CHANGED_TABLES.items():
         stale += conn.execute(
@@ -103,8 +103,8 @@ def _rows_not_in_raw_as_committed(settings: Settings, order_ids: tuple[int, ...]
     return stale
 
 
-def _raw_versions(settings: Settings) -> dict[str, set[tuple]]:
-    conn = warehouse.connect(settings)
+def _raw_versions(settings: LocalShop) -> dict[str, set[tuple]]:
+    conn = inspect.connect(settings)
     versions = {
         table: set(
             conn.execute(f"select {key}, updated_at from raw_postgres.postgres.{table}").fetchall()
@@ -115,9 +115,9 @@ def _raw_versions(settings: Settings) -> dict[str, set[tuple]]:
     return versions
 
 
-def _rows_read_again(settings: Settings, before: dict[str, set[tuple]], since: datetime) -> int:
+def _rows_read_again(settings: LocalShop, before: dict[str, set[tuple]], since: datetime) -> int:
     """Rows the run since `since` loaded that RAW already had with the same updated_at."""
-    conn = warehouse.connect(settings)
+    conn = inspect.connect(settings)
     again = 0
     for table, key in CHANGED_TABLES.items():
         loaded = set(

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import extract_load, reconcile, warehouse
+from pipeline import extract_load, meltano, reconcile
 from pipeline.exports import ExportValidationError, validate_exports
-from sandbox import generator
-from sandbox.config import Settings
+from sandbox import generator, inspect
+from sandbox.config import LocalShop
 
 SPEND_HEADER = "date,channel,campaign_id,campaign_name,spend,currency"
 GOOD_ROW = '2031-01-01,paid_search,cmp_new,"Brand, exact",120.50,USD'
@@ -64,16 +64,16 @@ def test_each_bad_input_is_named_with_file_and_line(
 
 
 @pytest.fixture(scope="module")
-def shop(shop_home: Settings) -> Iterator[Settings]:
+def shop(shop_home: LocalShop) -> Iterator[LocalShop]:
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     generator.generate(shop_home, months=0.01, orders_per_month=100_000, seed=3, end=end)
-    extract_load.prepare(shop_home)
-    extract_load.run_job(shop_home, "el-marketing")
+    meltano.prepare(shop_home.platform())
+    extract_load.run_job(shop_home.platform(), "el-marketing")
     yield shop_home
 
 
-def _raw_spend(settings: Settings) -> tuple[int, int]:
-    conn = warehouse.connect(settings)
+def _raw_spend(settings: LocalShop) -> tuple[int, int]:
+    conn = inspect.connect(settings)
     try:
         row = conn.execute(
             "select count(*), count(*) filter (where campaign_id = 'cmp_new') "
@@ -86,7 +86,7 @@ def _raw_spend(settings: Settings) -> tuple[int, int]:
 
 
 @pytest.mark.integration
-def test_one_bad_file_holds_back_the_whole_load_until_fixed(shop: Settings) -> None:
+def test_one_bad_file_holds_back_the_whole_load_until_fixed(shop: LocalShop) -> None:
     settings = shop
     before = _raw_spend(settings)
     assert before[0] > 0 and before[1] == 0
@@ -98,12 +98,12 @@ def test_one_bad_file_holds_back_the_whole_load_until_fixed(shop: Settings) -> N
         f"{SPEND_HEADER},utm_medium\n2031-01-02,paid_search,cmp_new,n,1.00,USD,cpc\n",
     )
     with pytest.raises(ExportValidationError) as error:
-        extract_load.run_job(settings, "el-marketing")
+        extract_load.run_job(settings.platform(), "el-marketing")
     assert f"{bad}:1:" in str(error.value) and str(good) not in str(error.value)
     assert _raw_spend(settings) == before  # nothing of the run landed, the good file neither
 
     bad.write_text(f"{SPEND_HEADER}\n2031-01-02,paid_search,cmp_new,n,1.00,USD\n")
-    extract_load.run_job(settings, "el-marketing")
+    extract_load.run_job(settings.platform(), "el-marketing")
     assert _raw_spend(settings) == (before[0] + 2, 2)
-    for result in reconcile.reconcile(settings, ("marketing",)):
+    for result in reconcile.reconcile(settings.platform(), ["el-marketing"]):
         assert result.ok and result.raw_rows == result.source_rows, result.describe()

@@ -15,32 +15,23 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import extract_load, reconcile, schema_drift, warehouse
-from sandbox import generator, postgres
-from sandbox.config import Settings
+from pipeline import catalog, extract_load, meltano, reconcile, schema_drift
+from sandbox import generator, inspect, postgres
+from sandbox.config import LocalShop
 
 pytestmark = pytest.mark.integration
 
-TABLES = {  # the shop tables and their keys
-    "countries": "country_code",
-    "categories": "category_id",
-    "products": "product_id",
-    "customers": "customer_id",
-    "orders": "order_id",
-    "order_items": "order_item_id",
-    "order_status_history": "order_status_id",
-    "payments": "payment_id",
-}
+TABLES = {t.name: t.primary_key[0] for t in catalog.tables_of("postgres")}  # table: key
 # Small batches: several checkpoints within one run, so a kill lands between two of them.
 SMALL_BATCHES = {"TARGET_DUCKDB_POSTGRES_BATCH_SIZE_ROWS": "10000"}
 
 
 @pytest.fixture(scope="module")
-def shop(shop_home: Settings) -> Iterator[Settings]:
+def shop(shop_home: LocalShop) -> Iterator[LocalShop]:
     # ~90k rows: el-postgres takes ~10 s here, long enough to be interrupted.
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     generator.generate(shop_home, months=0.03, orders_per_month=400_000, seed=11, end=end)
-    extract_load.prepare(shop_home)
+    meltano.prepare(shop_home.platform())
     yield shop_home
 
 
@@ -71,9 +62,9 @@ def _raw_tables(conn) -> set[str]:
     return {row[0] for row in conn.execute(query).fetchall()}
 
 
-def _counts(settings: Settings) -> dict[str, tuple[int, int]]:
+def _counts(settings: LocalShop) -> dict[str, tuple[int, int]]:
     """table -> (source rows, RAW rows)."""
-    conn = warehouse.connect(settings, attach_postgres=True)
+    conn = inspect.connect(settings, attach_postgres=True)
     attached = _raw_tables(conn)
     counts = {}
     for table in TABLES:
@@ -88,11 +79,11 @@ def _counts(settings: Settings) -> dict[str, tuple[int, int]]:
     return counts
 
 
-def _rows_behind_bookmarks(settings: Settings, state: dict) -> dict[str, int]:
+def _rows_behind_bookmarks(settings: LocalShop, state: dict) -> dict[str, int]:
     """Per bookmarked table: source rows older than its bookmark that are not in RAW. The tap
     reads in updated_at order, so everything before the bookmark was read and must have landed;
     rows at the bookmark itself are read again (the tap compares with >=)."""
-    conn = warehouse.connect(settings, attach_postgres=True)
+    conn = inspect.connect(settings, attach_postgres=True)
     conn.execute("set TimeZone = 'UTC'")
     attached = _raw_tables(conn)
     behind = {}
@@ -112,8 +103,8 @@ def _rows_behind_bookmarks(settings: Settings, state: dict) -> dict[str, int]:
     return behind
 
 
-def _assert_reconciles(settings: Settings) -> list[reconcile.TableReconciliation]:
-    results = reconcile.reconcile(settings, ("postgres",))
+def _assert_reconciles(settings: LocalShop) -> list[reconcile.TableReconciliation]:
+    results = reconcile.reconcile(settings.platform(), ["el-postgres"])
     for result in results:
         assert result.ok, result.describe()
         assert result.raw_rows == result.source_rows, result.describe()
@@ -121,12 +112,12 @@ def _assert_reconciles(settings: Settings) -> list[reconcile.TableReconciliation
     return results
 
 
-def test_killing_the_loader_mid_run_loses_and_duplicates_nothing(shop: Settings) -> None:
+def test_killing_the_loader_mid_run_loses_and_duplicates_nothing(shop: LocalShop) -> None:
     settings = shop
     job = "el-postgres"
-    assert extract_load.read_state(settings, job) == {}
+    assert meltano.read_state(settings.platform(), job) == {}
     log_file = settings.log_dir / "el-postgres-killed.log"
-    process = extract_load.start_meltano(settings, ["run", job], log_file, SMALL_BATCHES)
+    process = meltano.start(settings.platform(SMALL_BATCHES), ["run", job], log_file)
     try:
         # Kill once Meltano has stored a checkpoint the loader emitted mid-run.
         _wait_for_log(log_file, "Incremental state has been updated", process)
@@ -141,7 +132,7 @@ def test_killing_the_loader_mid_run_loses_and_duplicates_nothing(shop: Settings)
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
-    state = extract_load.read_state(settings, job)
+    state = meltano.read_state(settings.platform(), job)
     after_kill = _counts(settings)
     print("\nafter SIGKILL of target-duckdb: state", state, "\n(source, RAW) rows", after_kill)
     assert state.get("bookmarks"), "the killed run stored no checkpoint"
@@ -149,24 +140,21 @@ def test_killing_the_loader_mid_run_loses_and_duplicates_nothing(shop: Settings)
     behind = _rows_behind_bookmarks(settings, state)
     assert behind and all(n == 0 for n in behind.values()), behind
 
-    extract_load.run_jobs(settings, [job])
+    extract_load.run_jobs(settings.platform(), [job])
     results = _assert_reconciles(settings)
     print("after the next run:", {r.table: (r.source_rows, r.raw_rows) for r in results})
-    state = extract_load.read_state(settings, job)
+    state = meltano.read_state(settings.platform(), job)
     assert set(state["bookmarks"]) == {f"public-{table}" for table in TABLES}
 
 
-def test_postgres_stopped_mid_run_then_the_next_run_catches_up(shop: Settings) -> None:
+def test_postgres_stopped_mid_run_then_the_next_run_catches_up(shop: LocalShop) -> None:
     settings = shop
     job = "el-postgres"
     # Changes since the last run, and a full re-read of every table so the run is long.
     changes = generator.simulate(settings, until=datetime.now(UTC))
-    extract_load.run_meltano(
-        settings, ["state", "clear", "--force", extract_load.state_id(job)],
-        settings.log_dir / "state-clear.log",
-    )  # fmt: skip
+    meltano.clear_state(settings.platform(), job)
     log_file = settings.log_dir / "el-postgres-pg-stopped.log"
-    process = extract_load.start_meltano(settings, ["run", job], log_file, SMALL_BATCHES)
+    process = meltano.start(settings.platform(SMALL_BATCHES), ["run", job], log_file)
     try:
         _wait_for_log(log_file, "Beginning sync of 'public-order_items'", process)
         postgres.stop(settings)  # fast shutdown: the tap's connection is cut mid-stream
@@ -176,21 +164,21 @@ def test_postgres_stopped_mid_run_then_the_next_run_catches_up(shop: Settings) -
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         postgres.start(settings)
-    state = extract_load.read_state(settings, job)
+    state = meltano.read_state(settings.platform(), job)
     assert all(n == 0 for n in _rows_behind_bookmarks(settings, state).values())
 
-    extract_load.run_jobs(settings, [job])
+    extract_load.run_jobs(settings.platform(), [job])
     results = {r.table: r for r in _assert_reconciles(settings)}
     assert results["orders"].deleted_at_source == changes.get("shop.orders.deleted", 0)
 
 
-def test_a_money_value_changed_on_the_way_fails_the_reconciliation(shop: Settings) -> None:
+def test_a_money_value_changed_on_the_way_fails_the_reconciliation(shop: LocalShop) -> None:
     settings = shop
-    raw_file = warehouse.raw_file(settings, "postgres")
+    raw_file = inspect.raw_file(settings, "postgres")
     _change_raw(raw_file, "total_cents + 1")
     try:
         with pytest.raises(reconcile.ReconciliationError) as error:
-            reconcile.reconcile(settings, ("postgres",), ("orders",))
+            reconcile.reconcile(settings.platform(), ["el-postgres"], ("orders",))
         message = str(error.value)
         print("\n" + message)
         assert "postgres.orders: source" in message
@@ -210,7 +198,7 @@ def _change_raw(raw_file: Path, total_cents: str) -> None:
     raw.close()
 
 
-def test_a_new_nullable_column_reaches_raw_on_the_next_run(shop: Settings) -> None:
+def test_a_new_nullable_column_reaches_raw_on_the_next_run(shop: LocalShop) -> None:
     settings = shop
     with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
         conn.execute("alter table orders add column gift_note text")
@@ -218,8 +206,8 @@ def test_a_new_nullable_column_reaches_raw_on_the_next_run(shop: Settings) -> No
             "update orders set gift_note = 'for grandma', updated_at = now() "
             "where order_id = (select max(order_id) from orders) returning order_id"
         ).fetchone()[0]
-    extract_load.run_job(settings, "el-postgres")
-    conn = warehouse.connect(settings)
+    extract_load.run_job(settings.platform(), "el-postgres")
+    conn = inspect.connect(settings)
     rows = conn.execute(
         "select order_id, gift_note from raw_postgres.postgres.orders where gift_note is not null"
     ).fetchall()
@@ -228,13 +216,13 @@ def test_a_new_nullable_column_reaches_raw_on_the_next_run(shop: Settings) -> No
     _assert_reconciles(settings)
 
 
-def test_a_changed_column_type_fails_clearly_before_loading(shop: Settings) -> None:
+def test_a_changed_column_type_fails_clearly_before_loading(shop: LocalShop) -> None:
     settings = shop
     with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
         conn.execute("alter table orders alter column gift_note type integer using null")
     try:
         with pytest.raises(schema_drift.SchemaDriftError) as error:
-            extract_load.run_job(settings, "el-postgres")
+            extract_load.run_job(settings.platform(), "el-postgres")
         message = str(error.value)
         print("\n" + message)
         assert "postgres.orders.gift_note: integer at the source, VARCHAR in RAW" in message
@@ -242,4 +230,4 @@ def test_a_changed_column_type_fails_clearly_before_loading(shop: Settings) -> N
     finally:
         with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
             conn.execute("alter table orders alter column gift_note type text")
-    assert schema_drift.type_changes(settings) == []
+    assert schema_drift.type_changes(settings.platform()) == []

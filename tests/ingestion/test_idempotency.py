@@ -6,7 +6,6 @@ the warehouse lock: tests/flows/test_flows.py.)"""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,9 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import extract_load, reconcile, services, transform
-from sandbox import generator
-from sandbox.config import Settings
+from pipeline import extract_load, meltano, reconcile, transform
+from sandbox import generator, services
+from sandbox.config import LocalShop
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +30,7 @@ COMPARED = {  # warehouse file -> its schemas compared (not ops: the run log)
 
 
 @pytest.fixture(scope="module")
-def shop(shop_home: Settings) -> Iterator[Settings]:
+def shop(shop_home: LocalShop) -> Iterator[LocalShop]:
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     generator.generate(shop_home, months=0.01, orders_per_month=30_000, seed=7, end=end)
     services.start_stripe_sandbox(shop_home)
@@ -39,20 +38,20 @@ def shop(shop_home: Settings) -> Iterator[Settings]:
     yield shop_home
 
 
-def _refresh(settings: Settings) -> None:
+def _refresh(settings: LocalShop) -> None:
     """What daily_refresh does once the shop has advanced (the report site aside)."""
-    extract_load.run_jobs(settings)
-    reconcile.reconcile(settings)
-    summary = transform.build(settings)
+    extract_load.run_jobs(settings.platform())
+    reconcile.reconcile(settings.platform())
+    summary = transform.build(settings.platform())
     assert summary.ok, summary.describe()
 
 
-def _all_state(settings: Settings) -> dict[str, dict]:
+def _all_state(settings: LocalShop) -> dict[str, dict]:
     """state id -> the Singer state of every job (one `meltano state export`)."""
-    env = {**os.environ, **extract_load.meltano_env(settings)}
+    env = meltano.environment(settings.platform())
     exported = subprocess.run(
-        [extract_load.meltano_executable(), "state", "export"],
-        cwd=extract_load.MELTANO_PROJECT,
+        [meltano.executable(), "state", "export"],
+        cwd=meltano.MELTANO_PROJECT,
         env=env,
         capture_output=True,
         text=True,
@@ -107,7 +106,7 @@ def _differences(before: Path, after: Path, database: str, schemas: tuple[str, .
     return differences
 
 
-def test_a_second_identical_run_changes_nothing(shop: Settings) -> None:
+def test_a_second_identical_run_changes_nothing(shop: LocalShop) -> None:
     before = shop.home / "before"
     shutil.copytree(shop.warehouse_dir, before, ignore=shutil.ignore_patterns(".*"))
     state_before = _all_state(shop)

@@ -15,7 +15,8 @@ import jsonschema
 import pytest
 import yaml
 
-from pipeline.extract_load import MELTANO_PROJECT, meltano_executable
+from pipeline.meltano import MELTANO_PROJECT
+from pipeline.meltano import executable as meltano_executable
 from sandbox.config import REPO_ROOT
 
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
@@ -52,7 +53,8 @@ def test_every_variable_of_the_prod_environment_is_in_env_example() -> None:
     project = yaml.safe_load((MELTANO_PROJECT / "meltano.yml").read_text())
     (prod,) = [env for env in project["environments"] if env["name"] == "prod"]
     snowflake = [p for p in project["plugins"]["loaders"] if p["name"].startswith("target-snow")]
-    referenced = set(re.findall(r"\$\{(\w+)\}", json.dumps([prod, snowflake])))
+    extractors = project["plugins"]["extractors"]  # the sources: the same variables in dev
+    referenced = set(re.findall(r"\$\{(\w+)\}", json.dumps([prod, snowflake, extractors])))
     documented = set(_example_env())
     assert referenced, "the prod environment reads no variables?"
     assert referenced <= documented, referenced - documented

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from pipeline.exports import CONTRACTS, ExportValidationError, check_file, validate_exports
 from sandbox import generator, stripe_api
-from sandbox.config import Settings
+from sandbox.config import LocalShop
 
 # ---------------------------------------------------------------------------------------------
 # Marketing exports
@@ -113,7 +113,7 @@ def test_a_bad_value_is_refused_naming_file_and_line(
         st.sampled_from(BAD_VALUES[column])
     )
     path = _write(tmp_path_factory.mktemp("bad"), table, rows)
-    problems = check_file(path, CONTRACTS[table])
+    problems = check_file(path, table)
     line = _line_of_row(path, index)
     assert any(str(p).startswith(f"{path}:{line}: {column}=") for p in problems), problems
 
@@ -155,7 +155,7 @@ def test_a_file_cut_off_or_damaged_in_bytes_is_refused_naming_file_and_line(
             damage
         ] + content[at:]  # fmt: skip
     path.write_bytes(content)
-    problems = check_file(path, CONTRACTS[table])
+    problems = check_file(path, table)
     assert problems, damage
     line = content[:at].count(b"\n") + 1
     assert any(str(p).startswith(f"{path}:") for p in problems)
@@ -169,7 +169,7 @@ def test_a_file_cut_off_or_damaged_in_bytes_is_refused_naming_file_and_line(
 
 
 @pytest.fixture(scope="module")
-def stripe_app(pg: Settings) -> Iterator[stripe_api.SandboxApp]:
+def stripe_app(pg: LocalShop) -> Iterator[stripe_api.SandboxApp]:
     """The sandbox's request handling (auth, parsing, paging) without the HTTP plumbing, on a
     small generated shop."""
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)

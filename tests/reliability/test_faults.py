@@ -24,10 +24,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import extract_load, reconcile, reports, services, transform, warehouse
-from pipeline.lock import WarehouseBusyError
-from sandbox import generator, postgres
-from sandbox.config import Settings
+from pipeline import extract_load, meltano, reconcile, reports, transform
+from pipeline.warehouse import WarehouseBusyError
+from sandbox import generator, inspect, postgres, services
+from sandbox.config import LocalShop
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ ORDER_OF_ZERO_TOTAL = FIRST_NEW_ID + 1
 HOSTILE_CAMPAIGN = "cmp_hostile"
 
 
-def _salt_the_shop(settings: Settings) -> None:
+def _salt_the_shop(settings: LocalShop) -> None:
     """Hostile names, emails and product titles, an order without items, one of zero total,
     and a marketing export whose campaign names are hostile."""
     now = datetime.now(UTC) - timedelta(seconds=1)
@@ -93,10 +93,11 @@ def _salt_the_shop(settings: Settings) -> None:
     spend.write_text(f"date,channel,campaign_id,campaign_name,spend,currency\n{rows}")
 
 
-def assert_reconciled(settings: Settings, sources: tuple[str, ...] = ("postgres", "stripe",
-                      "marketing")) -> list[reconcile.TableReconciliation]:  # fmt: skip
+def assert_reconciled(
+    shop: LocalShop, jobs: list[str] | None = None
+) -> list[reconcile.TableReconciliation]:
     """No loss, no duplicates, values current, money sums equal (reconcile raises otherwise)."""
-    results = reconcile.reconcile(settings, sources)
+    results = reconcile.reconcile(shop.platform(), jobs)
     for result in results:
         assert result.raw_rows - result.deleted_at_source == result.source_rows, result.describe()
     return results
@@ -107,23 +108,23 @@ def _distinctive_secrets() -> Iterator[None]:
     """Autouse, so it precedes shop_home: secrets no ordinary log line could contain by chance
     (the default password is the word 'sandbox'), for the log scan at the end."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SHOP_PG_PASSWORD", f"pg-{secrets.token_hex(12)}")
-        patch.setenv("STRIPE_SANDBOX_API_KEY", f"sk_test_{secrets.token_hex(12)}")
+        patch.setenv("TAP_POSTGRES_PASSWORD", f"pg-{secrets.token_hex(12)}")
+        patch.setenv("TAP_STRIPE_CLIENT_SECRET", f"sk_test_{secrets.token_hex(12)}")
         yield
 
 
 @pytest.fixture(scope="module")
-def shop(shop_home: Settings) -> Settings:
+def shop(shop_home: LocalShop) -> LocalShop:
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     generator.generate(shop_home, months=0.01, orders_per_month=100_000, seed=7, end=end)
     _salt_the_shop(shop_home)
     services.start_stripe_sandbox(shop_home)
-    extract_load.run_jobs(shop_home)
+    extract_load.run_jobs(shop_home.platform())
     assert_reconciled(shop_home)
     return shop_home
 
 
-def pids_of_home(settings: Settings, *commands: str) -> list[int]:
+def pids_of_home(settings: LocalShop, *commands: str) -> list[int]:
     """Processes running for this home (SHOP_HOME in their environment) whose command line
     contains one of `commands`."""
     marker = f"SHOP_HOME={settings.home}".encode()
@@ -154,7 +155,7 @@ class KilledBuild:
     models_done: int  # models dbt had finished when it was killed
 
 
-def _kill_dbt_after(settings: Settings, models_done: int, killed: KilledBuild) -> None:
+def _kill_dbt_after(settings: LocalShop, models_done: int, killed: KilledBuild) -> None:
     log = settings.log_dir / "dbt" / "dbt.log"
 
     def done() -> int:
@@ -167,7 +168,7 @@ def _kill_dbt_after(settings: Settings, models_done: int, killed: KilledBuild) -
 
 
 @pytest.fixture(scope="module")
-def marts(shop: Settings) -> tuple[KilledBuild, transform.BuildSummary]:
+def marts(shop: LocalShop) -> tuple[KilledBuild, transform.BuildSummary]:
     """The marts, built by a `dbt build` that was first SIGKILLed in the middle (after eight
     models, while it writes analytics.duckdb) and then simply run again."""
     (shop.log_dir / "dbt" / "dbt.log").unlink(missing_ok=True)
@@ -175,17 +176,17 @@ def marts(shop: Settings) -> tuple[KilledBuild, transform.BuildSummary]:
     killer = threading.Thread(target=_kill_dbt_after, args=(shop, 8, killed))
     killer.start()
     with pytest.raises(transform.TransformError) as error:
-        transform.build(shop)
+        transform.build(shop.platform())
     killer.join()
     killed.error = str(error.value)
-    return killed, transform.build(shop)
+    return killed, transform.build(shop.platform())
 
 
-def _analytics(settings: Settings) -> duckdb.DuckDBPyConnection:
+def _analytics(settings: LocalShop) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(settings.warehouse_dir / "analytics.duckdb"), read_only=True)
 
 
-def test_dbt_killed_mid_build_then_the_next_build_completes(shop: Settings, marts) -> None:
+def test_dbt_killed_mid_build_then_the_next_build_completes(shop: LocalShop, marts) -> None:
     killed, rebuilt = marts
     print(f"\nkilled after {killed.models_done} models: {killed.error.splitlines()[0]}")
     assert killed.error.startswith("dbt build failed to run (exit -9)")
@@ -194,12 +195,12 @@ def test_dbt_killed_mid_build_then_the_next_build_completes(shop: Settings, mart
         orders, distinct = conn.execute(
             "select count(*), count(distinct order_id) from marts.fct_orders"
         ).fetchone()
-    source = {r.table: r for r in assert_reconciled(shop, ("postgres",))}["orders"]
+    source = {r.table: r for r in assert_reconciled(shop, ["el-postgres"])}["orders"]
     assert orders == distinct == source.source_rows
 
 
-def test_hostile_values_reach_raw_byte_equal(shop: Settings) -> None:
-    conn = warehouse.connect(shop, attach_postgres=True)
+def test_hostile_values_reach_raw_byte_equal(shop: LocalShop) -> None:
+    conn = inspect.connect(shop, attach_postgres=True)
     for table, key, columns in (
         ("customers", "customer_id", "email, first_name, last_name, city"),
         ("products", "product_id", "name"),
@@ -218,7 +219,7 @@ def test_hostile_values_reach_raw_byte_equal(shop: Settings) -> None:
     assert sorted(name for (name,) in campaigns) == sorted(HOSTILE_CSV_TEXTS)
 
 
-def test_hostile_values_reach_the_marts_untouched_or_hashed(shop: Settings, marts) -> None:
+def test_hostile_values_reach_the_marts_untouched_or_hashed(shop: LocalShop, marts) -> None:
     with postgres.connect(shop, shop.shop_db) as conn:
         emails = dict(
             conn.execute(
@@ -249,7 +250,7 @@ def test_hostile_values_reach_the_marts_untouched_or_hashed(shop: Settings, mart
         assert first_name == last_name == "*****"
 
 
-def test_orders_without_items_or_of_zero_total_are_kept(shop: Settings, marts) -> None:
+def test_orders_without_items_or_of_zero_total_are_kept(shop: LocalShop, marts) -> None:
     with _analytics(shop) as conn:
         orders = conn.execute(
             "select order_id, order_total, discount_amount, line_count from marts.fct_orders "
@@ -270,7 +271,7 @@ PII_PATTERNS = {
 }
 
 
-def test_the_marts_the_reports_read_hold_no_raw_pii(shop: Settings, marts) -> None:
+def test_the_marts_the_reports_read_hold_no_raw_pii(shop: LocalShop, marts) -> None:
     with postgres.connect(shop, shop.shop_db) as conn:
         personal = {
             value
@@ -297,7 +298,7 @@ def test_the_marts_the_reports_read_hold_no_raw_pii(shop: Settings, marts) -> No
     assert found == {}
 
 
-def _a_query_waits_on_a_lock(settings: Settings) -> bool:
+def _a_query_waits_on_a_lock(settings: LocalShop) -> bool:
     with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
         return conn.execute(
             "select count(*) > 0 from pg_stat_activity "
@@ -306,7 +307,7 @@ def _a_query_waits_on_a_lock(settings: Settings) -> bool:
 
 
 @contextmanager
-def _tap_blocked_on_orders(settings: Settings) -> Iterator[int]:
+def _tap_blocked_on_orders(settings: LocalShop) -> Iterator[int]:
     """Once a run's tap starts syncing (after discovery), freeze it, lock the shop's orders
     table exclusively, and let it go on: it blocks on orders mid-run, after the tables before
     it, so a kill lands at a known point. Yields the tap's pid; the lock ends with the block."""
@@ -321,7 +322,7 @@ def _tap_blocked_on_orders(settings: Settings) -> Iterator[int]:
         conn.rollback()
 
 
-def _change_orders(settings: Settings) -> None:
+def _change_orders(settings: LocalShop) -> None:
     """Changes for a killed run to miss (the generator's simulate cannot run here: it does not
     know the hostile products)."""
     with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
@@ -331,14 +332,14 @@ def _change_orders(settings: Settings) -> None:
         )
 
 
-def test_the_tap_then_the_orchestrating_process_killed_mid_run(shop: Settings) -> None:
+def test_the_tap_then_the_orchestrating_process_killed_mid_run(shop: LocalShop) -> None:
     """SIGKILL of the tap, then of the process that runs the jobs (a flow run's process; here
     `shop extract-load`), each while the tap reads: Meltano and the loader die with the
     orchestrating process instead of writing on beside the next run, and one normal run
     afterwards catches up with both."""
     _change_orders(shop)
     log_file = shop.log_dir / "el-postgres-tap-killed.log"
-    process = extract_load.start_meltano(shop, ["run", "el-postgres"], log_file)
+    process = meltano.start(shop.platform(), ["run", "el-postgres"], log_file)
     try:
         with _tap_blocked_on_orders(shop) as tap:
             os.kill(tap, signal.SIGKILL)
@@ -363,14 +364,13 @@ def test_the_tap_then_the_orchestrating_process_killed_mid_run(shop: Settings) -
                  "Meltano and the loader end with the killed process", 30)  # fmt: skip
     wait_for(lambda: not pids_of_home(shop, "bin/tap-postgres"), "the unblocked tap ends", 30)
 
-    extract_load.run_job(shop, "el-postgres")
-    assert_reconciled(shop, ("postgres",))
+    extract_load.run_job(shop.platform(), "el-postgres")
+    assert_reconciled(shop, ["el-postgres"])
 
 
-def test_stripe_bursts_of_500s_and_429s_are_retried_through(shop: Settings) -> None:
+def test_stripe_bursts_of_500s_and_429s_are_retried_through(shop: LocalShop) -> None:
     job = "el-stripe"
-    extract_load.run_meltano(shop, ["state", "clear", "--force", extract_load.state_id(job)],
-                             shop.log_dir / "state-clear.log")  # fmt: skip
+    meltano.clear_state(shop.platform(), job)
     services.stop_stripe_sandbox(shop)
     wait_for(lambda: _port_is_free(shop.stripe_port), "the sandbox's port is free", 10)
     sandbox_log = shop.log_dir / "stripe-sandbox.log"
@@ -378,7 +378,7 @@ def test_stripe_bursts_of_500s_and_429s_are_retried_through(shop: Settings) -> N
     # A full re-read (~250 requests): 4 500s in a row after 150 requests, 3 429s after 200.
     services.start_stripe_sandbox(shop, fault_bursts=("500:150:4", "429:200:3"))
     try:
-        extract_load.run_job(shop, job)
+        extract_load.run_job(shop.platform(), job)
     finally:
         services.stop_stripe_sandbox(shop)
         wait_for(lambda: _port_is_free(shop.stripe_port), "the sandbox's port is free", 10)
@@ -387,7 +387,7 @@ def test_stripe_bursts_of_500s_and_429s_are_retried_through(shop: Settings) -> N
     print("\ninjected:", injected)
     assert [n for status, n in injected if status == "500"][:4] == ["151", "152", "153", "154"]
     assert [n for status, n in injected if status == "429"][:3] == ["201", "202", "203"]
-    assert_reconciled(shop, ("stripe",))
+    assert_reconciled(shop, ["el-stripe"])
 
 
 def _port_is_free(port: int) -> bool:
@@ -405,12 +405,12 @@ def _hold_duckdb_file(path: Path) -> subprocess.Popen[str]:
     return holder
 
 
-def test_a_raw_file_held_by_another_process_is_named(shop: Settings) -> None:
-    raw_file = warehouse.raw_file(shop, "postgres")
+def test_a_raw_file_held_by_another_process_is_named(shop: LocalShop) -> None:
+    raw_file = inspect.raw_file(shop, "postgres")
     holder = _hold_duckdb_file(raw_file)
     try:
         with pytest.raises(WarehouseBusyError) as error:
-            extract_load.run_job(shop, "el-postgres")
+            extract_load.run_job(shop.platform(), "el-postgres")
     finally:
         holder.kill()
         holder.wait()
@@ -422,12 +422,12 @@ def test_a_raw_file_held_by_another_process_is_named(shop: Settings) -> None:
     assert_reconciled(shop)  # nothing was loaded, nothing was lost
 
 
-def test_the_analytics_file_held_by_another_process_is_named(shop: Settings, marts) -> None:
+def test_the_analytics_file_held_by_another_process_is_named(shop: LocalShop, marts) -> None:
     analytics = shop.warehouse_dir / "analytics.duckdb"
     holder = _hold_duckdb_file(analytics)
     try:
         with pytest.raises(transform.TransformError) as error:
-            transform.build(shop)
+            transform.build(shop.platform())
     finally:
         holder.kill()
         holder.wait()
@@ -439,7 +439,7 @@ def test_the_analytics_file_held_by_another_process_is_named(shop: Settings, mar
     assert_reconciled(shop)
 
 
-def test_an_unwritable_warehouse_folder_is_named(shop: Settings) -> None:
+def test_an_unwritable_warehouse_folder_is_named(shop: LocalShop) -> None:
     shop.warehouse_dir.chmod(0o555)
     # As root, only without CAP_DAC_OVERRIDE do folder permissions apply.
     no_override = "-dac_override,-dac_read_search"
@@ -461,7 +461,7 @@ def test_an_unwritable_warehouse_folder_is_named(shop: Settings) -> None:
     assert_reconciled(shop)
 
 
-def test_ports_already_in_use_are_named(shop: Settings) -> None:
+def test_ports_already_in_use_are_named(shop: LocalShop) -> None:
     elsewhere = replace(shop, home=shop.home / "elsewhere")  # a home never started
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
@@ -473,17 +473,17 @@ def test_ports_already_in_use_are_named(shop: Settings) -> None:
             services.start_stripe_sandbox(replace(elsewhere, stripe_port=port))
     assert str(pg_error.value) == (
         f"port {port} on 127.0.0.1 is already in use by another process; stop it or set "
-        "SHOP_PG_PORT to a free port"
+        "TAP_POSTGRES_PORT to a free port"
     )
     assert str(stripe_error.value) == (
-        f"port {port} on 127.0.0.1 is already in use by another process; stop it or set "
-        "STRIPE_SANDBOX_PORT to a free port"
+        f"port {port} on 127.0.0.1 is already in use by another process; stop it or point "
+        "STRIPE_API_BASE at a free port"
     )
     assert not postgres.is_running(replace(elsewhere, pg_port=port))
     assert_reconciled(shop)
 
 
-def test_the_report_build_killed_early_keeps_the_previous_site(shop: Settings, marts) -> None:
+def test_the_report_build_killed_early_keeps_the_previous_site(shop: LocalShop, marts) -> None:
     site = reports.REPORTS_DIR / "build" / "index.html"
     before = site.exists()
 
@@ -494,7 +494,7 @@ def test_the_report_build_killed_early_keeps_the_previous_site(shop: Settings, m
     killer = threading.Thread(target=kill_npm)
     killer.start()
     with pytest.raises(reports.ReportBuildError) as error:
-        reports.build_site(shop)
+        reports.build_site(shop.platform())
     killer.join()
     assert str(error.value).startswith("`npm run sources` failed (-9)")
     assert site.exists() == before  # the previous site, if any, is back in place
@@ -510,7 +510,7 @@ SECRET_PATTERNS = {
 }
 
 
-def test_the_logs_of_all_these_runs_hold_no_secret(shop: Settings) -> None:
+def test_the_logs_of_all_these_runs_hold_no_secret(shop: LocalShop) -> None:
     """Last: by now the logs hold normal runs, killed runs and failures of every stage."""
     known = {"PostgreSQL password": shop.pg_password, "Stripe key": shop.stripe_api_key}
     logs = [p for p in shop.log_dir.rglob("*") if p.is_file()]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.run_log import RUNS_DDL
+from pipeline.run_log import RUNS_DDL, STAGES_DDL
 
 DAYS = 130
 ORDERS_PER_DAY = 40
@@ -115,7 +115,9 @@ def _orders(con: duckdb.DuckDBPyConnection, start: datetime, now: datetime, orde
 
 def _pipeline_runs(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
     """Two weeks of daily runs in the orchestration's run log (pipeline/run_log.py's tables)."""
-    con.execute(RUNS_DDL)
+    con.execute("create schema if not exists ops")
+    con.execute(RUNS_DDL.format(runs="ops.pipeline_runs"))
+    con.execute(STAGES_DDL.format(stages="ops.pipeline_stages"))
     con.execute(
         f"""
         insert into ops.pipeline_runs

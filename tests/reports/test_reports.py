@@ -15,7 +15,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -24,8 +24,9 @@ import pytest
 import yaml
 from headless_chromium import CHROMIUM, Chromium
 
+from pipeline import settings as platform
 from pipeline.reports import REPORTS_DIR, ReportBuild, build_site
-from sandbox.config import REPO_ROOT, load_settings
+from sandbox.config import REPO_ROOT
 
 PAGES = ["/", "/costs/", "/customers/", "/marketing/", "/payments/", "/products/", "/real-time/"]
 # Every page says how fresh its data is; these say what the page is about.
@@ -60,7 +61,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
         pytest.fail("reports/node_modules is missing: run `npm install` in reports/ (./run setup)")
     home = tmp_path_factory.mktemp("reports-home")
     warehouse = marts_fixture.build(home / "warehouse" / "analytics.duckdb")
-    settings = replace(load_settings(), home=home)
+    settings = platform.load("dev", {**os.environ, "SHOP_HOME": str(home)})
     build = build_site(settings, output_dir=home / "site", build_timeout=900)
     return Site(build=build, warehouse=warehouse)
 

@@ -23,9 +23,8 @@ import pytest
 import yaml
 from secret_scan import scan_text
 
-from pipeline import warehouse
-from sandbox import stripe_api
-from sandbox.config import REPO_ROOT, Settings
+from sandbox import inspect, stripe_api
+from sandbox.config import REPO_ROOT, LocalShop
 
 
 def _tracked_files() -> list[Path]:
@@ -80,7 +79,7 @@ def _listening_addresses(port: int) -> set[str]:
 
 
 @pytest.mark.integration
-def test_postgres_listens_on_loopback_only_and_requires_a_password(pg: Settings) -> None:
+def test_postgres_listens_on_loopback_only_and_requires_a_password(pg: LocalShop) -> None:
     assert _listening_addresses(pg.pg_port) == {"127.0.0.1"}
     hba = (pg.pg_data_dir / "pg_hba.conf").read_text()
     host_rules = [
@@ -94,7 +93,7 @@ def test_postgres_listens_on_loopback_only_and_requires_a_password(pg: Settings)
 
 
 @pytest.mark.integration
-def test_the_stripe_sandbox_listens_on_loopback_only_and_requires_its_key(pg: Settings) -> None:
+def test_the_stripe_sandbox_listens_on_loopback_only_and_requires_its_key(pg: LocalShop) -> None:
     with stripe_api.start_background(pg) as server:
         port = int(server.url.rsplit(":", 1)[1])
         assert _listening_addresses(port) == {"127.0.0.1"}
@@ -171,13 +170,13 @@ def test_every_dependency_is_pinned_exactly() -> None:
 
 
 @pytest.mark.integration
-def test_errors_reaching_the_sources_do_not_quote_the_password(pg: Settings) -> None:
+def test_errors_reaching_the_sources_do_not_quote_the_password(pg: LocalShop) -> None:
     """Errors end up in logs, alerts and the run log: DuckDB quotes a connection string in
     them, so the warehouse attaches PostgreSQL through a secret instead."""
-    conn = warehouse.connect(pg, attach_raw=False, attach_postgres=True)
+    conn = inspect.connect(pg, attach_raw=False, attach_postgres=True)
     assert conn.execute("select count(*) > 0 from shop.information_schema.tables").fetchone()[0]
     conn.close()
     with pytest.raises(duckdb.IOException) as error:
-        warehouse.connect(replace(pg, pg_port=1), attach_raw=False, attach_postgres=True)  # closed
+        inspect.connect(replace(pg, pg_port=1), attach_raw=False, attach_postgres=True)  # closed
     assert "Unable to connect to Postgres" in str(error.value)
     assert pg.pg_password not in str(error.value)

@@ -18,10 +18,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import extract_load, services, transform, warehouse
-from pipeline.reconcile import source_net_revenue
-from sandbox import generator
-from sandbox.config import REPO_ROOT, Settings
+from pipeline import extract_load, transform
+from sandbox import generator, inspect, services
+from sandbox.config import REPO_ROOT, LocalShop
+from sandbox.inspect import source_net_revenue
 
 pytestmark = pytest.mark.integration
 
@@ -30,17 +30,17 @@ MONTHS = 1
 ORDERS_PER_MONTH = 2_500
 
 
-def load(settings: Settings) -> None:
+def load(settings: LocalShop) -> None:
     """Extract-load the three sources into this home's RAW files."""
     services.start_stripe_sandbox(settings)
     try:
-        extract_load.run_jobs(settings)
+        extract_load.run_jobs(settings.platform())
     finally:
         services.stop_stripe_sandbox(settings)
 
 
 @pytest.fixture(scope="module")
-def shop(shop_home: Settings) -> Settings:
+def shop(shop_home: LocalShop) -> LocalShop:
     """Generated shop data loaded into RAW; the sources stay up for reconciliation."""
     # Ends two days ago, so that `simulate` has a day to add before the real clock.
     end = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
@@ -51,16 +51,16 @@ def shop(shop_home: Settings) -> Settings:
 
 @dataclass(frozen=True)
 class Builds:
-    settings: Settings
+    settings: LocalShop
     full: transform.BuildSummary
 
 
-def analytics(settings: Settings) -> duckdb.DuckDBPyConnection:
+def analytics(settings: LocalShop) -> duckdb.DuckDBPyConnection:
     """The marts, read-only (close it before dbt runs again: one writer per file)."""
     return duckdb.connect(str(settings.warehouse_dir / "analytics.duckdb"), read_only=True)
 
 
-def mart_net_revenue(settings: Settings, first: date, last: date) -> Decimal:
+def mart_net_revenue(settings: LocalShop, first: date, last: date) -> Decimal:
     with analytics(settings) as conn:
         row = conn.execute(
             "select coalesce(sum(net_revenue), 0) from marts.fct_daily_revenue "
@@ -71,7 +71,7 @@ def mart_net_revenue(settings: Settings, first: date, last: date) -> Decimal:
     return row[0]
 
 
-def mart_days(settings: Settings) -> tuple[date, date]:
+def mart_days(settings: LocalShop) -> tuple[date, date]:
     with analytics(settings) as conn:
         row = conn.execute(
             "select min(revenue_date), max(revenue_date) from marts.fct_daily_revenue"
@@ -80,11 +80,11 @@ def mart_days(settings: Settings) -> tuple[date, date]:
     return row[0], row[1]
 
 
-def delete_paid_order_at_source(settings: Settings) -> tuple[int, str]:
+def delete_paid_order_at_source(settings: LocalShop) -> tuple[int, str]:
     """Mark a paid order and its rows deleted in RAW, as log-based replication would deliver a
     delete (the default INCREMENTAL replication cannot see deletes). Returns the order id and
     its charge id."""
-    with duckdb.connect(str(warehouse.raw_file(settings, "postgres"))) as raw:
+    with duckdb.connect(str(inspect.raw_file(settings, "postgres"))) as raw:
         row = raw.execute(
             "select order_id, provider_charge_id from postgres.payments "
             "where status = 'succeeded' order by order_id limit 1"
@@ -100,7 +100,7 @@ def delete_paid_order_at_source(settings: Settings) -> tuple[int, str]:
     return order_id, charge_id
 
 
-def copy_marts(settings: Settings) -> duckdb.DuckDBPyConnection:
+def copy_marts(settings: LocalShop) -> duckdb.DuckDBPyConnection:
     """An in-memory copy of every mart table, detached from the file."""
     copy = duckdb.connect()
     copy.execute(f"attach '{settings.warehouse_dir / 'analytics.duckdb'}' as built (read_only)")
@@ -115,8 +115,8 @@ def copy_marts(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 
 @pytest.fixture(scope="module")
-def builds(shop: Settings) -> Iterator[Builds]:
-    yield Builds(shop, full=transform.build(shop))
+def builds(shop: LocalShop) -> Iterator[Builds]:
+    yield Builds(shop, full=transform.build(shop.platform()))
 
 
 def test_full_build_passes_every_test(builds: Builds) -> None:
@@ -158,13 +158,13 @@ def test_incremental_build_after_a_day_equals_a_full_refresh(builds: Builds) -> 
     assert sum(changes.values()) > 0
     load(settings)
 
-    incremental = transform.build(settings)
+    incremental = transform.build(settings.platform())
     assert incremental.ok, incremental.describe()
     first, last = mart_days(settings)
     assert mart_net_revenue(settings, first, last) == source_net_revenue(settings, first, last)
 
     order_id, charge_id = delete_paid_order_at_source(settings)
-    after_delete = transform.build(settings)
+    after_delete = transform.build(settings.platform())
     assert after_delete.ok, after_delete.describe()
     with analytics(settings) as conn:
         left = conn.execute(
@@ -176,7 +176,7 @@ def test_incremental_build_after_a_day_equals_a_full_refresh(builds: Builds) -> 
     assert left == (0, 0, "missing_in_shop")
     after_incremental = copy_marts(settings)
 
-    refreshed = transform.build(settings, full_refresh=True)
+    refreshed = transform.build(settings.platform(), full_refresh=True)
     assert refreshed.ok, refreshed.describe()
     after_incremental.execute(
         f"attach '{settings.warehouse_dir / 'analytics.duckdb'}' as refreshed (read_only)"
