@@ -309,6 +309,7 @@ class SandboxApp:
             return
         wait_s = self._bucket.take()
         if wait_s > 0:
+            print(f"rate limited: 429, retry after {wait_s:.2f} s", file=sys.stderr)  # for tests
             raise _rate_limited(wait_s)
 
     def _inject_fault(self, request_number: int) -> None:

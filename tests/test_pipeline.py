@@ -35,12 +35,9 @@ def first_load(shop_home: LocalShop) -> Iterator[FirstLoad]:
     # incremental run happen after it. A high order rate makes those few minutes busy.
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     generator.generate(shop, months=0.05, orders_per_month=400_000, seed=7, end=end)
-    services.start_stripe_sandbox(shop)
-    try:
-        extract_load.run_jobs(shop.platform())
-        yield FirstLoad(shop, reconcile.reconcile(shop.platform()))
-    finally:
-        services.stop_stripe_sandbox(shop)
+    services.start_stripe_sandbox(shop)  # for the module: conftest stops it
+    extract_load.run_jobs(shop.platform())
+    yield FirstLoad(shop, reconcile.reconcile(shop.platform()))
 
 
 def source_scalar(shop: LocalShop, sql: str) -> int:
@@ -85,11 +82,7 @@ def test_incremental_run_moves_exactly_what_changed(first_load: FirstLoad) -> No
     assert changes["shop.orders.inserted"] > 0
 
     second_run_started = datetime.now(UTC)
-    services.start_stripe_sandbox(shop)
-    try:
-        extract_load.run_jobs(settings)
-    finally:
-        services.stop_stripe_sandbox(shop)
+    extract_load.run_jobs(settings)
     results = {f"{r.source}.{r.table}": r for r in reconcile.reconcile(settings)}
 
     loaded_now = warehouse.rows_loaded_since(settings, SOURCES, second_run_started)
@@ -116,14 +109,10 @@ def test_incremental_run_moves_exactly_what_changed(first_load: FirstLoad) -> No
 
 def test_wrong_stripe_key_fails_with_a_clear_error(first_load: FirstLoad) -> None:
     shop = first_load.shop
-    services.start_stripe_sandbox(shop)
-    try:
-        wrong_key = replace(shop, stripe_api_key="sk_test_not_the_key")
-        with pytest.raises(extract_load.ExtractLoadError) as error:
-            extract_load.run_jobs(wrong_key.platform(), ["el-stripe"])
-        reconcile.reconcile(shop.platform(), ["el-stripe"])  # what was loaded is intact
-    finally:
-        services.stop_stripe_sandbox(shop)
+    wrong_key = replace(shop, stripe_api_key="sk_test_not_the_key")
+    with pytest.raises(extract_load.ExtractLoadError) as error:
+        extract_load.run_jobs(wrong_key.platform(), ["el-stripe"])
+    reconcile.reconcile(shop.platform(), ["el-stripe"])  # what was loaded is intact
     assert "meltano run el-stripe failed" in str(error.value)
     assert "Invalid API Key" in str(error.value)
 

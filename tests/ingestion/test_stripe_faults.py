@@ -1,14 +1,15 @@
-"""tap-stripe against a sandbox that rate-limits (429 + Retry-After) and fails (500) now and then:
-the load backs off, retries, skips no page, and RAW reconciles exactly."""
+"""Stripe answering 429s (a rate limit) and 500s: tap-stripe retries through them and loses
+nothing (RAW holds every object of the sandbox, once, with its values)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline import extract_load, reconcile
-from sandbox import generator, services
+from pipeline import extract_load
+from sandbox import generator, inspect, services
 from sandbox.config import LocalShop
 
 pytestmark = pytest.mark.integration
@@ -19,12 +20,15 @@ def test_rate_limits_and_server_errors_lose_nothing(shop_home: LocalShop) -> Non
     generator.generate(shop_home, months=0.2, orders_per_month=15_000, seed=5, end=end)
     services.start_stripe_sandbox(shop_home, rate_limit_per_s=8, fail_every_n=9)
     try:
-        run = extract_load.run_job(shop_home.platform(), "el-stripe")
+        extract_load.run_job(shop_home.platform(), "el-stripe")
     finally:
         services.stop_stripe_sandbox(shop_home)
-    sandbox_log = (shop_home.log_dir / "el-stripe.log").read_text()
-    assert "429" in sandbox_log or "rate" in sandbox_log.lower()
-    results = {r.table: r for r in reconcile.reconcile(shop_home.platform(), ["el-stripe"])}
-    assert results["charges"].source_rows > 2_000
-    assert all(r.ok and r.raw_rows == r.source_rows for r in results.values())
-    assert run.seconds > 0
+    # The sandbox's own log proves the faults happened during the load.
+    sandbox_log = (shop_home.log_dir / "stripe-sandbox.log").read_text()
+    assert len(re.findall(r"^injected 500 on request \d+$", sandbox_log, re.M)) >= 3
+    assert len(re.findall(r"^rate limited: 429", sandbox_log, re.M)) >= 1
+    differences = inspect.stripe_differences(shop_home)
+    assert differences == {table: dict.fromkeys(d, 0) for table, d in differences.items()}
+    with inspect.connect(shop_home) as conn:
+        (charges,) = conn.execute("select count(*) from raw_stripe.stripe.charges").fetchone()
+    assert charges > 2_000
