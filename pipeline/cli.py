@@ -17,7 +17,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from pipeline import cdc, cost_model, extract_load, meltano, reconcile
+from pipeline import cdc, cost_model, extract_load, meltano, reconcile, transform
 from pipeline import settings as platform
 from pipeline.errors import PlatformError
 from pipeline.settings import Settings
@@ -54,6 +54,15 @@ def cmd_extract_load(settings: Settings, args: argparse.Namespace) -> None:
         runs = extract_load.run_jobs(settings, jobs)
     for run in runs.values():
         print(f"{run.ran}: {run.seconds:.1f} s (log: {run.log_file})")
+
+
+def cmd_transform(settings: Settings, args: argparse.Namespace) -> None:
+    """dbt build on the environment's target, kept apart from the flows as they are."""
+    with one_writer(settings, holder="shop transform", wait_s=args.wait):
+        summary = transform.build(settings, select=args.select or None)
+    print(summary.describe())
+    if not summary.ok:
+        raise transform.TransformError(summary.describe())
 
 
 def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> None:
@@ -100,6 +109,11 @@ def add_commands(command: Command) -> None:
     run.add_argument("--skip-reports", action="store_true", help="no report site build")
     extract = command("extract-load", cmd_extract_load, "run Meltano extract-load jobs")
     extract.add_argument("--job", action="append", help="a job of meltano.yml (default: daily)")
+    build = command("transform", cmd_transform, "dbt build on the environment's target")
+    build.add_argument("--select", action="append", help="dbt selectors (default: everything)")
+    build.add_argument(
+        "--wait", type=float, default=1800, help="seconds to wait for a running flow"
+    )
     command("reconcile", cmd_reconcile, "compare RAW with the sources")
     command("cdc", cmd_cdc, "change data capture of the shop (replication slot)").add_argument(
         "action", choices=["enable", "disable", "status", "advance"]

@@ -116,6 +116,15 @@ def test_main_applies_after_approval_then_deploys() -> None:
     assert uploads == ["report-site"]
 
 
+def test_main_deploys_the_prod_deployments_and_builds_the_prod_marts() -> None:
+    deploy = "\n".join(run_steps(workflow("main.yml")["jobs"]["deploy"]))
+    declared = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"]
+    prod = [d["name"] for d in declared if d["parameters"]["environment"] == "prod"]
+    assert prod and all(d["work_pool"]["name"] == "shop-prod" for d in declared if d["name"] in prod)
+    assert "prefect --no-prompt deploy " + " ".join(f"--name {name}" for name in prod) in deploy
+    assert ".venv/bin/shop --environment prod transform" in deploy
+
+
 def test_actions_are_pinned_to_a_version() -> None:
     """Tags at least (full SHAs could not be looked up offline); never a branch."""
     for path in WORKFLOWS.glob("*.yml"):
