@@ -127,21 +127,11 @@ def _newest_shop_order(settings: LocalShop) -> datetime:
 
 
 def realtime_lag(settings: LocalShop, build_reports: bool) -> dict[str, object]:
-    """One realtime_orders run after the daily pipeline, as the 15-minute schedule would do it.
-
-    The realtime job's bookmarks start from el-postgres' (as if it had run all along): its very
-    first run would otherwise read the whole history once."""
+    """One realtime_orders run after the daily pipeline, as the 15-minute schedule would do it
+    (its first run starts at the daily job's bookmarks, pipeline/extract_load.py)."""
     from flows.realtime_orders import realtime_orders
 
-    platform = settings.platform()
-    (realtime_job,) = platform.realtime_jobs
-    postgres_state = meltano.read_state(platform, "el-postgres")
-    streams = {f"public-{table}" for table in meltano.job_tables(realtime_job)}
-    meltano.write_state(
-        platform,
-        realtime_job,
-        {"bookmarks": {s: b for s, b in postgres_state["bookmarks"].items() if s in streams}},
-    )
+    (realtime_job,) = settings.platform().realtime_jobs
     started = time.perf_counter()
     with PeakMemory() as memory:
         generator.simulate(settings, until=datetime.now(UTC))  # the shop lives on to now

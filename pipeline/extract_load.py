@@ -41,6 +41,8 @@ def run_job(settings: Settings, job: str) -> JobRun:
     if source == "marketing":
         # One bad export file holds back the whole marketing load (see pipeline/exports.py).
         validate_exports(settings.exports_url)
+    if job in settings.realtime_jobs:
+        _start_from_daily_bookmarks(settings, job)
     log_file = settings.log_dir / f"{job}.log"
     started = time.monotonic()
     # Meltano refuses a job it records as running; a run whose process was killed stays
@@ -52,6 +54,22 @@ def run_job(settings: Settings, job: str) -> JobRun:
     if ran == settings.cdc_job:
         cdc.advance(settings)  # release the WAL of what is now in RAW
     return JobRun(job=job, ran=ran, seconds=time.monotonic() - started, log_file=log_file)
+
+
+def _start_from_daily_bookmarks(settings: Settings, job: str) -> None:
+    """A real-time job without bookmarks starts where the daily job's are: RAW already holds
+    everything before them, so its first run does not read the shop's history again."""
+    if meltano.read_state(settings, job):
+        return
+    daily = meltano.read_state(settings, settings.realtime_starts_from)
+    tables = set(meltano.job_tables(job))
+    bookmarks = {
+        stream: bookmark
+        for stream, bookmark in daily.get("bookmarks", {}).items()
+        if stream.split("-", 1)[-1] in tables
+    }
+    if bookmarks:
+        meltano.write_state(settings, job, {**daily, "bookmarks": bookmarks})
 
 
 def _meltano_running(settings: Settings, job: str) -> bool:

@@ -118,6 +118,10 @@ class Settings:
         return list(self.jobs["realtime"])  # type: ignore[call-overload]
 
     @property
+    def realtime_starts_from(self) -> str:
+        return str(self.jobs["realtime_starts_from"])
+
+    @property
     def cdc_job(self) -> str:
         return str(self.jobs["cdc"]["job"])  # type: ignore[index]
 

@@ -119,8 +119,9 @@ def test_main_applies_after_approval_then_deploys() -> None:
 def test_main_deploys_the_prod_deployments_and_builds_the_prod_marts() -> None:
     deploy = "\n".join(run_steps(workflow("main.yml")["jobs"]["deploy"]))
     declared = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"]
-    prod = [d["name"] for d in declared if d["parameters"]["environment"] == "prod"]
-    assert prod and all(d["work_pool"]["name"] == "shop-prod" for d in declared if d["name"] in prod)
+    prod = [d for d in declared if d["parameters"]["environment"] == "prod"]
+    assert prod and {d["work_pool"]["name"] for d in prod} == {"shop-prod"}
+    prod = [d["name"] for d in prod]
     assert "prefect --no-prompt deploy " + " ".join(f"--name {name}" for name in prod) in deploy
     assert ".venv/bin/shop --environment prod transform" in deploy
 

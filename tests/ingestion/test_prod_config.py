@@ -23,12 +23,22 @@ ENV_EXAMPLE = REPO_ROOT / ".env.example"
 
 
 def _example_env() -> dict[str, str]:
-    values = {}
-    for line in ENV_EXAMPLE.read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.partition("=")
-            values[name] = value
-    return values
+    """The variables .env.example sets, as the docs load it: sourced by bash (`set -a`)."""
+    printed = subprocess.run(
+        ["bash", "-c", 'set -a; . "$0"; env -0', str(ENV_EXAMPLE)],
+        env={},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    sourced = dict(item.split("=", 1) for item in printed.split("\0") if "=" in item)
+    declared = {
+        line.split("=", 1)[0]
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert declared <= set(sourced), f"lost when sourced: {declared - set(sourced)}"
+    return {name: sourced[name] for name in declared}
 
 
 def _prod_env() -> dict[str, str]:
