@@ -228,7 +228,7 @@ def test_prefect_yaml_deploys_both_environments(shop: LocalShop) -> None:
                 d.schedules[0].schedule.cron,
                 d.parameters["environment"],
                 d.work_pool_name,
-                d.concurrency_limit,
+                d.global_concurrency_limit.limit if d.global_concurrency_limit else None,
             )
             for d in deployments
         }
