@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,15 +36,14 @@ from decimal import Decimal
 
 import psycopg
 
-from pipeline import catalog, exports, meltano, shop_database, stripe_api, warehouse
+from pipeline import catalog, exports, key_ranges, meltano, shop_database, stripe_api, warehouse
 from pipeline.catalog import SourceTable
 from pipeline.errors import PlatformError
+from pipeline.key_ranges import CHECKSUM_PRIME, KeyRanges
 from pipeline.settings import Settings
 from pipeline.warehouse import Warehouse
 
-KEY_RANGES = 1024  # ranges of the primary key whose checksums are compared
 RANGES_EXAMINED = 64  # differing ranges compared row by row, per table
-CHECKSUM_PRIME = 1_000_003
 DAY_US = 86_400_000_000
 # Stripe objects compared one by one with the API: those created in the days before the tap's
 # bookmark (a page of 100 objects per request; the whole history is covered by the shop's
@@ -162,33 +161,6 @@ def _us(moment: datetime) -> int:
 # -- PostgreSQL: checksums by key range ---------------------------------------------------------
 
 
-def _pg_epoch_us(expression: str) -> str:
-    return f"(extract(epoch from {expression}) * 1000000)::bigint"
-
-
-@dataclass(frozen=True)
-class _Dialect:
-    epoch_us: Callable[[str], str]
-    key_range: Callable[[str, int, int], str]
-    query: Callable[[str], list[tuple]]
-
-
-def _pg_dialect(shop: psycopg.Connection) -> _Dialect:
-    return _Dialect(
-        epoch_us=_pg_epoch_us,
-        key_range=lambda key, low, size: f"floor(({key} - {low})::numeric / {size})::bigint",
-        query=lambda sql: shop.execute(sql).fetchall(),
-    )
-
-
-def _warehouse_dialect(raw: Warehouse) -> _Dialect:
-    return _Dialect(
-        epoch_us=raw.epoch_us,
-        key_range=lambda key, low, size: f"floor(({key} - {low}) / {size})",
-        query=raw.query,
-    )
-
-
 def _postgres_table(
     shop: psycopg.Connection, raw: Warehouse, table: SourceTable, as_of: datetime
 ) -> TableReconciliation:
@@ -203,41 +175,35 @@ def _postgres_table(
         )
     soft_deletes = (table.name, "_sdc_deleted_at") in columns
     live = "_sdc_deleted_at is null" if soft_deletes else "true"
-    low, high, numeric_key = _key_bounds(shop, source_relation, key)
-    size = max(1, -(-(high - low + 1) // KEY_RANGES)) if numeric_key else 1
+    ranges = KeyRanges.of(shop, table.name, key)
     as_of_us = _us(as_of)
-    pg, wh = _pg_dialect(shop), _warehouse_dialect(raw)
+    pg, wh = key_ranges.postgres_side(shop), key_ranges.warehouse_side(raw)
 
-    def ranges(side: _Dialect, relation: str, where: str) -> dict[int, tuple]:
+    def aggregates(side: key_ranges.Side, relation: str, where: str) -> dict[int, tuple]:
         changed = side.epoch_us(table.changed_at or "")
-        key_range = side.key_range(key, low, size) if numeric_key else "0"
-        mixed = f"({key} % {CHECKSUM_PRIME})" if numeric_key else "1"
+        mixed = f"({key} % {CHECKSUM_PRIME})" if ranges.numeric else "1"
         sums = "".join(f", sum({money})" for money in table.money)
         rows = side.query(
-            f"select {key_range}, count(*), sum({key if numeric_key else '0'}), "
+            f"select {ranges.range_of(side)}, {ranges.key_checksums()}, "
             f"sum({changed} % {CHECKSUM_PRIME}), "
             f"sum(({mixed} * ({changed} % {CHECKSUM_PRIME})) % {CHECKSUM_PRIME}){sums} "
             f"from {relation} where {changed} <= {as_of_us} and {where} group by 1"
         )
         return {int(row[0]): tuple(int(v or 0) for v in row[1:]) for row in rows}
 
-    source_ranges = ranges(pg, source_relation, "true")
-    raw_ranges = ranges(wh, raw_relation, live)
-    differing = sorted(
-        r
-        for r in source_ranges.keys() | raw_ranges.keys()
-        if source_ranges.get(r) != raw_ranges.get(r)
-    )
+    source_ranges = aggregates(pg, source_relation, "true")
+    raw_ranges = aggregates(wh, raw_relation, live)
+    differ = key_ranges.differing(source_ranges, raw_ranges)
     counts: Counter[str] = Counter()
     problems = []
-    if differing:
-        examined = differing[:RANGES_EXAMINED]
-        counts = _compare_rows(pg, wh, table, source_relation, raw_relation, soft_deletes,
-                               low, size, numeric_key, examined, as_of_us)  # fmt: skip
-        if len(differing) > len(examined):
+    if differ:
+        examined = differ[:RANGES_EXAMINED]
+        counts = _compare_rows(pg, wh, table, ranges, source_relation, raw_relation,
+                               soft_deletes, examined, as_of_us)  # fmt: skip
+        if len(differ) > len(examined):
             problems.append(
-                f"{len(differing) - len(examined)} more key ranges differ (not examined; "
-                f"{len(differing)} of {max(len(source_ranges), 1)} differ)"
+                f"{len(differ) - len(examined)} more key ranges differ (not examined; "
+                f"{len(differ)} of {max(len(source_ranges), 1)} differ)"
             )
     deleted_in_raw = 0
     if soft_deletes:
@@ -259,47 +225,31 @@ def _postgres_table(
     )
 
 
-def _key_bounds(shop: psycopg.Connection, relation: str, key: str) -> tuple[int, int, bool]:
-    data_type = shop.execute(
-        "select data_type from information_schema.columns where table_schema = 'public' "
-        "and table_name = %s and column_name = %s",
-        [relation.split(".")[1], key],
-    ).fetchone()
-    if data_type is None or data_type[0] not in ("smallint", "integer", "bigint"):
-        return 0, 0, False
-    low, high = shop.execute(f"select min({key}), max({key}) from {relation}").fetchone()
-    return int(low or 0), int(high or 0), True
-
-
 def _compare_rows(
-    pg: _Dialect,
-    wh: _Dialect,
+    pg: key_ranges.Side,
+    wh: key_ranges.Side,
     table: SourceTable,
+    ranges: KeyRanges,
     source_relation: str,
     raw_relation: str,
     soft_deletes: bool,
-    low: int,
-    size: int,
-    numeric_key: bool,
-    key_ranges: list[int],
+    examined: list[int],
     as_of_us: int,
 ) -> Counter[str]:
     """Compare the rows of the differing key ranges one by one."""
-    (key,) = table.primary_key
     money = "".join(f", {m}" for m in table.money)
 
-    def rows(side: _Dialect, relation: str, deleted: str) -> list[tuple]:
-        where = f"{side.key_range(key, low, size)} in ({', '.join(map(str, key_ranges))})"
+    def rows(side: key_ranges.Side, relation: str, deleted: str) -> list[tuple]:
         return side.query(
-            f"select {key}, {side.epoch_us(table.changed_at or '')}, {deleted}{money} "
-            f"from {relation} where {where if numeric_key else 'true'}"
+            f"select {ranges.key}, {side.epoch_us(table.changed_at or '')}, {deleted}{money} "
+            f"from {relation} where {ranges.in_ranges(side, examined)}"
         )
 
     source = {row[0]: (int(row[1]), _ints(row[3:])) for row in rows(pg, source_relation, "false")}
     raw: dict[object, list[tuple]] = defaultdict(list)
     deleted_flag = "_sdc_deleted_at is not null" if soft_deletes else "false"
     for row in rows(wh, raw_relation, deleted_flag):
-        raw[_same_key(row[0], source)].append((int(row[1]), bool(row[2]), _ints(row[3:])))
+        raw[same_key(row[0])].append((int(row[1]), bool(row[2]), _ints(row[3:])))
     counts: Counter[str] = Counter()
     for key_value, (changed, values) in source.items():
         if changed > as_of_us:
@@ -324,7 +274,7 @@ def _ints(values: Sequence[object]) -> tuple[int, ...]:
     return tuple(int(v) for v in values)  # type: ignore[call-overload]
 
 
-def _same_key(raw_key: object, source: dict) -> object:
+def same_key(raw_key: object) -> object:
     """RAW's key as the source's (DuckDB's HUGEINT and Snowflake's NUMBER come back as int or
     Decimal)."""
     return int(raw_key) if isinstance(raw_key, Decimal) else raw_key  # type: ignore[arg-type]
@@ -382,7 +332,7 @@ def _shop_payments(
     same = link["same"]  # charge column -> payment column
     as_of_us = _us(as_of)
 
-    def by_day(side: _Dialect, relation: str, created: str, columns: Sequence[str]) -> dict:
+    def by_day(side: key_ranges.Side, relation: str, created: str, columns: Sequence[str]) -> dict:
         day = f"floor({side.epoch_us(created)} / {DAY_US})"
         status, amount = columns
         rows = side.query(
@@ -391,7 +341,7 @@ def _shop_payments(
         )
         return {(int(r[0]), r[1]): (int(r[2]), int(r[3] or 0)) for r in rows}
 
-    pg, wh = _pg_dialect(shop), _warehouse_dialect(raw)
+    pg, wh = key_ranges.postgres_side(shop), key_ranges.warehouse_side(raw)
     shop_days = by_day(pg, payments, link["created_at"], [same["status"], same["amount"]])
     raw_days = by_day(wh, raw_charges, charges.created_at or "", ["status", "amount"])
     differing = sorted({day for day, _ in shop_days.keys() ^ raw_days.keys()} | {
@@ -405,7 +355,7 @@ def _shop_payments(
             r[0]: (r[1], int(r[2]))
             for r in pg.query(
                 f"select {link['charge_id']}, {same['status']}, {same['amount']} from {payments} "
-                f"where floor({_pg_epoch_us(link['created_at'])} / {DAY_US}) in ({days})"
+                f"where floor({pg.epoch_us(link['created_at'])} / {DAY_US}) in ({days})"
             )
         }
         raw_rows: dict[str, list[tuple]] = defaultdict(list)
@@ -448,12 +398,14 @@ def _shop_payments(
     )
 
 
-def _lookup(side: _Dialect, relation: str, key: str, columns: Sequence[str], ids: list) -> dict:
+def _lookup(
+    side: key_ranges.Side, relation: str, key: str, columns: Sequence[str], ids: list
+) -> dict:
     return {k: v[0] for k, v in _lookup_many(side, relation, key, columns, ids).items()}
 
 
 def _lookup_many(
-    side: _Dialect, relation: str, key: str, columns: Sequence[str], ids: list
+    side: key_ranges.Side, relation: str, key: str, columns: Sequence[str], ids: list
 ) -> dict[str, list[tuple]]:
     found: dict[str, list[tuple]] = defaultdict(list)
     for start in range(0, len(ids), 1000):

@@ -1,0 +1,87 @@
+"""Compare a table across two engines without moving every row: both sides aggregate per range of
+the primary key, and only the ranges that differ are read row by row.
+
+The SQL is written once for the shop's PostgreSQL and the warehouse (DuckDB or Snowflake); a
+`Side` supplies what differs between their dialects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import psycopg
+
+from pipeline.warehouse import Warehouse
+
+RANGES = 1024  # ranges of the primary key a table is split into
+CHECKSUM_PRIME = 1_000_003
+
+
+@dataclass(frozen=True)
+class Side:
+    epoch_us: Callable[[str], str]  # SQL: a timestamp's microseconds since 1970, an integer
+    floor_divide: Callable[[str, int], str]  # SQL: floor(a / b) as an integer
+    query: Callable[[str], list[tuple]]
+
+
+def postgres_side(shop: psycopg.Connection) -> Side:
+    return Side(
+        epoch_us=lambda x: f"(extract(epoch from {x}) * 1000000)::bigint",
+        floor_divide=lambda x, n: f"floor(({x})::numeric / {n})::bigint",
+        query=lambda sql: shop.execute(sql).fetchall(),
+    )
+
+
+def warehouse_side(warehouse: Warehouse) -> Side:
+    return Side(
+        epoch_us=warehouse.epoch_us,
+        floor_divide=lambda x, n: f"floor(({x}) / {n})",
+        query=warehouse.query,
+    )
+
+
+@dataclass(frozen=True)
+class KeyRanges:
+    """The primary key `key` cut into ranges of `size` from `low`; a key that is not an integer
+    is one range (small reference tables)."""
+
+    key: str
+    low: int = 0
+    size: int = 1
+    numeric: bool = False
+
+    @classmethod
+    def of(cls, shop: psycopg.Connection, table: str, key: str) -> KeyRanges:
+        """Ranges fitted to the source table's keys (public.<table> of the shop)."""
+        data_type = shop.execute(
+            "select data_type from information_schema.columns where table_schema = 'public' "
+            "and table_name = %s and column_name = %s",
+            [table, key],
+        ).fetchone()
+        if data_type is None or data_type[0] not in ("smallint", "integer", "bigint"):
+            return cls(key)
+        low, high = shop.execute(f"select min({key}), max({key}) from public.{table}").fetchone()
+        low, high = int(low or 0), int(high or 0)
+        return cls(key, low, max(1, -(-(high - low + 1) // RANGES)), True)
+
+    def range_of(self, side: Side) -> str:
+        """SQL: the range number of a row's key."""
+        return side.floor_divide(f"{self.key} - {self.low}", self.size) if self.numeric else "0"
+
+    def in_ranges(self, side: Side, ranges: Iterable[int]) -> str:
+        """SQL: the row's key is in one of the ranges."""
+        listed = ", ".join(str(r) for r in ranges)
+        return f"{self.range_of(side)} in ({listed})" if self.numeric else "true"
+
+    def key_checksums(self) -> str:
+        """SQL: count, key sum and a mixed checksum of the keys in a group."""
+        if not self.numeric:
+            return "count(*), 0, 0"
+        mixed = f"({self.key} % {CHECKSUM_PRIME})"
+        return f"count(*), sum({self.key}), sum(({mixed} * {mixed}) % {CHECKSUM_PRIME})"
+
+
+def differing(left: dict[int, tuple], right: dict[int, tuple]) -> list[int]:
+    """The ranges whose aggregates differ between two sides (or exist on one side only)."""
+    return sorted(r for r in left.keys() | right.keys() if left.get(r) != right.get(r))
