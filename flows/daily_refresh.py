@@ -31,6 +31,7 @@ def daily_refresh(
     with guarded_run(settings, "daily_refresh", sla_seconds, wait_s=1800) as run_log:
         tasks.check_exports(settings)
         jobs = tasks.extract_load_all(settings, run_log, settings.daily_jobs)
+        tasks.mark_deletes(settings, run_log, jobs)
         tasks.reconcile_raw(settings, run_log, jobs)
         lookback = (datetime.now(UTC).date() - backfill_start).days + 1 if backfill_start else None
         tasks.build_models(settings, run_log, lookback_days=lookback)

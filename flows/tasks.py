@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from prefect import task
 from prefect.states import State
 
-from pipeline import extract_load, meltano, reconcile, reports, transform, warehouse
+from pipeline import deletes, extract_load, meltano, reconcile, reports, transform, warehouse
 from pipeline.exports import ExportValidationError, validate_exports
 from pipeline.run_log import RunLog
 from pipeline.schema_drift import SchemaDriftError
@@ -59,6 +59,19 @@ def extract_load_all(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -
         rows = {table: n for table, n in loaded.items() if table.startswith(f"{source}.")}
         run_log.stage(run.job, run.seconds, sum(rows.values()), **rows)
     return [run.ran for run in runs]
+
+
+@task(retries=1, retry_delay_seconds=30, timeout_seconds=900)
+def mark_deletes(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> None:
+    """Rows deleted at the source since the last run: marked deleted in RAW, so this run's
+    models drop them (pipeline/deletes.py)."""
+    started = time.monotonic()
+    marked = {
+        f"{meltano.source_of(job)}.{table}": keys
+        for job in jobs
+        for table, keys in deletes.mark_deleted(settings, job).items()
+    }
+    run_log.stage("mark deletes", time.monotonic() - started, sum(marked.values()), **marked)
 
 
 @task(timeout_seconds=900)

@@ -67,15 +67,16 @@ class DuckDBWarehouse:
 
     kind = "duckdb"
 
-    def __init__(self, settings: Settings, sources: Sequence[str], write_ops: bool) -> None:
+    def __init__(
+        self, settings: Settings, sources: Sequence[str], write_ops: bool, write_raw: bool
+    ) -> None:
         self.conn = duckdb.connect()
         self.conn.execute("set TimeZone = 'UTC'")
         self.sources = [s for s in sources if raw_file(settings, s).exists()]
         try:
             for source in self.sources:
-                self.conn.execute(
-                    f"attach '{raw_file(settings, source)}' as raw_{source} (read_only)"
-                )
+                mode = "" if write_raw else " (read_only)"
+                self.conn.execute(f"attach '{raw_file(settings, source)}' as raw_{source}{mode}")
             if write_ops:
                 analytics_file(settings).parent.mkdir(parents=True, exist_ok=True)
                 self.conn.execute(f"attach '{analytics_file(settings)}' as analytics")
@@ -206,14 +207,18 @@ class SnowflakeWarehouse:
 
 @contextmanager
 def connect(
-    settings: Settings, sources: Sequence[str] = (), write_ops: bool = False
+    settings: Settings,
+    sources: Sequence[str] = (),
+    write_ops: bool = False,
+    write_raw: bool = False,
 ) -> Iterator[Warehouse]:
     """The environment's warehouse for the block. Locally only the RAW files of `sources` are
-    opened (so the other loaders may write theirs), and OPS only with `write_ops`."""
+    opened (so the other loaders may write theirs), for writing only with `write_raw`, and OPS
+    only with `write_ops` (a DuckDB file takes one writing process)."""
     if settings.snowflake is not None:
         warehouse: DuckDBWarehouse | SnowflakeWarehouse = SnowflakeWarehouse(settings.snowflake)
     else:
-        warehouse = DuckDBWarehouse(settings, sources, write_ops)
+        warehouse = DuckDBWarehouse(settings, sources, write_ops, write_raw)
     try:
         yield warehouse
     finally:
