@@ -25,14 +25,13 @@ def daily_refresh(
     sla_seconds: float = 3600,
     build_reports: bool = True,
 ) -> RunLog:
-    """The daily run in `environment` (environments.yaml). `backfill_start` makes dbt's
-    incremental models reprocess every change since that day instead of the usual lookback."""
+    """The daily run in `environment` (environments.yaml). A source that cannot be loaded holds
+    back only what is built from it; the run then ends failed, naming it. `backfill_start` makes
+    dbt's incremental models reprocess every change since that day instead of the usual
+    lookback."""
     settings = platform.load(environment)
     with guarded_run(settings, "daily_refresh", sla_seconds, wait_s=1800) as run_log:
-        tasks.check_exports(settings)
-        jobs = tasks.extract_load_all(settings, run_log, settings.daily_jobs)
-        tasks.mark_deletes(settings, run_log, jobs)
-        tasks.reconcile_raw(settings, run_log, jobs)
+        tasks.load_sources(settings, run_log, settings.daily_jobs)
         lookback = (datetime.now(UTC).date() - backfill_start).days + 1 if backfill_start else None
         tasks.build_models(settings, run_log, lookback_days=lookback)
         if build_reports:

@@ -30,9 +30,7 @@ def realtime_orders(
     settings = platform.load(environment)
     # Waits for a running daily_refresh rather than skipping: the page must catch up.
     with guarded_run(settings, "realtime_orders", sla_seconds, wait_s=900) as run_log:
-        jobs = tasks.extract_load_all(settings, run_log, settings.realtime_jobs)
-        tasks.mark_deletes(settings, run_log, jobs)
-        tasks.reconcile_raw(settings, run_log, jobs)
+        tasks.load_sources(settings, run_log, settings.realtime_jobs)
         tasks.build_models(settings, run_log, select=REALTIME_MODELS)
         if build_reports:
             run_log.write(settings, "running")

@@ -8,9 +8,20 @@ from contextlib import contextmanager
 from prefect.runtime import flow_run
 
 from flows.alerts import lateness_alert
+from pipeline.errors import PlatformError
 from pipeline.run_log import RunLog
 from pipeline.settings import Settings
 from pipeline.writer import one_writer
+
+
+class SourcesHeldBackError(PlatformError):
+    """The run built and published everything else; these sources wait for the next run."""
+
+    def __init__(self, held_back: dict[str, str]) -> None:
+        super().__init__(
+            f"{len(held_back)} source(s) held back, the rest refreshed:\n"
+            + "\n".join(f"  {source}: {reason}" for source, reason in sorted(held_back.items()))
+        )
 
 
 @contextmanager
@@ -26,6 +37,8 @@ def guarded_run(
         run_log = RunLog(run_id=str(flow_run.id), flow=flow, environment=settings.environment)
         try:
             yield run_log
+            if run_log.held_back:
+                raise SourcesHeldBackError(run_log.held_back)
         except BaseException as error:
             run_log.write(settings, "failed", f"{type(error).__name__}: {error}")
             raise

@@ -14,17 +14,12 @@ from prefect import task
 from prefect.states import State
 
 from pipeline import deletes, extract_load, meltano, reconcile, reports, transform, warehouse
-from pipeline.exports import ExportValidationError, validate_exports
+from pipeline.exports import ExportValidationError
 from pipeline.run_log import RunLog
 from pipeline.schema_drift import SchemaDriftError
 from pipeline.settings import Settings
 
 RETRY_DELAYS_S = [10, 30, 90]
-
-
-@task(timeout_seconds=60)
-def check_exports(settings: Settings) -> dict[str, int]:
-    return validate_exports(settings.exports_url)
 
 
 def _worth_retrying(task: object, task_run: object, state: State) -> bool:
@@ -45,20 +40,40 @@ def extract_load_job(settings: Settings, job: str) -> extract_load.JobRun:
     return extract_load.run_job(settings, job)
 
 
-def extract_load_all(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> list[str]:
-    """Run the jobs in parallel and log the rows each table received; return the Meltano jobs
-    that ran."""
+def load_sources(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> list[str]:
+    """Extract-load the jobs in parallel, then mark deletes and reconcile what they loaded.
+
+    One source failing (a bad export, a source down after its retries, a changed schema, RAW
+    not matching it) holds back only that source: the others go on. Returns the jobs whose
+    sources loaded and reconciled; the held-back sources and why are in `run_log.held_back`."""
     meltano.prepare(settings)
     started = datetime.now(UTC)
-    futures = [extract_load_job.submit(settings, job) for job in jobs]
-    runs = [future.result() for future in futures]
+    futures = {job: extract_load_job.submit(settings, job) for job in jobs}
+    runs = []
+    for job, future in futures.items():
+        future.wait()
+        if future.state.is_completed():
+            runs.append(future.result())
+        else:
+            run_log.hold_back(meltano.source_of(job), _reason(future.state))
     sources = [meltano.source_of(run.ran) for run in runs]
     loaded = warehouse.rows_loaded_since(settings, sources, started)
     run_log.rows_loaded += sum(loaded.values())
     for run, source in zip(runs, sources, strict=True):
         rows = {table: n for table, n in loaded.items() if table.startswith(f"{source}.")}
         run_log.stage(run.job, run.seconds, sum(rows.values()), **rows)
-    return [run.ran for run in runs]
+    ran = [run.ran for run in runs]
+    mark_deletes(settings, run_log, ran)
+    reconciled = reconcile_raw(settings, run_log, ran)
+    run_log.sources_loaded |= {meltano.source_of(job) for job in reconciled}
+    return reconciled
+
+
+def _reason(state: State) -> str:
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}"
+    return str(state.message)
 
 
 @task(retries=1, retry_delay_seconds=30, timeout_seconds=900)
@@ -75,16 +90,21 @@ def mark_deletes(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> No
 
 
 @task(timeout_seconds=900)
-def reconcile_raw(
-    settings: Settings, run_log: RunLog, jobs: Sequence[str], tables: Sequence[str] | None = None
-) -> None:
+def reconcile_raw(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> list[str]:
+    """Reconcile each job's source; a source that does not match is held back. Returns the
+    jobs that reconciled."""
     started = time.monotonic()
-    results = reconcile.reconcile(settings, jobs, tables)
-    run_log.stage(
-        "reconcile",
-        time.monotonic() - started,
-        **{r.source + "." + r.table: r.source_rows for r in results},
-    )
+    reconciled, rows = [], {}
+    for job in jobs:
+        try:
+            results = reconcile.reconcile(settings, [job])
+        except reconcile.ReconciliationError as error:
+            run_log.hold_back(meltano.source_of(job), f"ReconciliationError: {error}")
+            continue
+        reconciled.append(job)
+        rows |= {r.source + "." + r.table: r.source_rows for r in results}
+    run_log.stage("reconcile", time.monotonic() - started, **rows)
+    return reconciled
 
 
 @task(retries=1, retry_delay_seconds=30, timeout_seconds=3600)
@@ -94,7 +114,16 @@ def build_models(
     select: list[str] | None = None,
     lookback_days: int | None = None,
 ) -> transform.BuildSummary:
-    summary = transform.build(settings, select=select, lookback_days=lookback_days)
+    """dbt build, without what depends on a held-back source (dbt's graph: `source:<name>+`):
+    those models keep their last good state, and the run log says since when and why."""
+    held_back = sorted(run_log.held_back)
+    summary = transform.build(
+        settings,
+        select=select,
+        exclude=[f"source:{source}+" for source in held_back],
+        lookback_days=lookback_days,
+    )
+    run_log.held_back_models = transform.downstream_models(settings, held_back)
     run_log.models_built = summary.models_ok + summary.snapshots_ok
     run_log.tests_passed = summary.tests_passed
     run_log.tests_failed = summary.tests_failed

@@ -28,6 +28,16 @@ create table if not exists {runs} (
     tests_failed   integer not null,
     error          varchar
 )"""
+# Sources a run could not load, and the models left at their last good state because of it:
+# what the report pages say about data that is held back (since when, why).
+HELD_BACK_DDL = """
+create table if not exists {held_back} (
+    source           varchar not null,
+    model            varchar not null,   -- a model or snapshot built from the source
+    held_back_since  timestamp not null, -- UTC: the first run that could not load the source
+    reason           varchar not null,
+    run_id           varchar not null    -- the latest run that held it back
+)"""
 STAGES_DDL = """
 create table if not exists {stages} (
     run_id     varchar not null,
@@ -49,6 +59,12 @@ class RunLog:
     models_built: int = 0
     tests_passed: int = 0
     tests_failed: int = 0
+    sources_loaded: set[str] = field(default_factory=set)
+    held_back: dict[str, str] = field(default_factory=dict)  # source -> why
+    held_back_models: dict[str, list[str]] = field(default_factory=dict)
+
+    def hold_back(self, source: str, reason: str) -> None:
+        self.held_back[source] = reason
 
     def stage(self, name: str, seconds: float, rows: int | None = None, **detail: object) -> None:
         self.stages.append((name, seconds, rows, detail))
@@ -76,3 +92,21 @@ class RunLog:
                     f"insert into {stages} values (?, ?, ?, ?, ?)",
                     [self.run_id, name, seconds, rows, json.dumps(detail, default=str)],
                 )
+            self._write_held_back(ops)
+
+    def _write_held_back(self, ops: warehouse.Warehouse) -> None:
+        held_back = ops.ops_relation("held_back")
+        ops.execute(HELD_BACK_DDL.format(held_back=held_back))
+        for source in self.sources_loaded:
+            ops.execute(f"delete from {held_back} where source = ?", [source])
+        for source, reason in self.held_back.items():
+            (since,) = ops.query(
+                f"select min(held_back_since) from {held_back} where source = ?", [source]
+            )[0]
+            ops.execute(f"delete from {held_back} where source = ?", [source])
+            for model in self.held_back_models.get(source) or ["(all)"]:
+                ops.execute(
+                    f"insert into {held_back} values (?, ?, ?, ?, ?)",
+                    [source, model, since or self.started_at.replace(tzinfo=None),
+                     reason[:2000], self.run_id],
+                )  # fmt: skip

@@ -80,6 +80,28 @@ def run_dbt(settings: Settings, args: list[str], log_name: str = "dbt") -> tuple
     return code, log_file
 
 
+def downstream_models(settings: Settings, sources: list[str]) -> dict[str, list[str]]:
+    """Per dbt source (postgres, stripe, ...), the models and snapshots built from it, from
+    dbt's graph (the manifest of the last build)."""
+    if not sources:
+        return {}
+    manifest = json.loads((target_dir(settings) / "manifest.json").read_text())
+    children = manifest["child_map"]
+    downstream = {}
+    for source in sources:
+        seen: set[str] = set()
+        todo = [node for node in children if node.startswith(f"source.shop.{source}.")]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        downstream[source] = sorted(
+            node.split(".")[-1] for node in seen if node.startswith(("model.", "snapshot."))
+        )
+    return downstream
+
+
 def summarise(run_results: dict, seconds: float) -> BuildSummary:
     counts: Counter[tuple[str, str]] = Counter()
     for result in run_results["results"]:
@@ -109,6 +131,7 @@ def build(
     *,
     full_refresh: bool = False,
     select: list[str] | None = None,
+    exclude: list[str] | None = None,
     lookback_days: int | None = None,
 ) -> BuildSummary:
     """`dbt build` (models, snapshots, tests) over RAW; `select` builds part of the project,
@@ -125,6 +148,8 @@ def build(
         args.append("--full-refresh")
     if select:
         args += ["--select", *select, "--indirect-selection", "cautious"]
+    if exclude:
+        args += ["--exclude", *exclude]
     if lookback_days is not None:  # reprocess changes of the last N days (a backfill)
         args += ["--vars", json.dumps({"lookback_days": lookback_days})]
     code, log_file = run_dbt(settings, args, "dbt-build")

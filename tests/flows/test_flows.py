@@ -131,14 +131,25 @@ def test_realtime_orders_moves_only_orders(shop: LocalShop, webhook: WebhookRece
     assert webhook.payloads == []
 
 
-def test_a_failing_step_sends_exactly_one_alert(shop: LocalShop, webhook: WebhookReceiver) -> None:
+def _marts(shop: LocalShop, sql: str) -> list[tuple]:
+    with duckdb.connect(str(shop.warehouse_dir / "analytics.duckdb"), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_bad_export_holds_back_only_marketing(shop: LocalShop, webhook: WebhookReceiver) -> None:
+    """One malformed marketing row: the shop's orders and payments still load and their marts
+    build; marketing waits, the alert names the file and line, and the run after the fix loads
+    what waited."""
+    header = "date,channel,campaign_id,campaign_name,spend,currency\n"
     bad_file = shop.marketing_dir / "marketing_spend" / "marketing_spend_2000-01-01.csv"
-    bad_file.write_text("date,channel,campaign_id,campaign_name,spend,currency\n2000-01-01,x\n")
+    bad_file.write_text(header + "2000-01-01,paid_social,cmp_late,Late file,12O5.00,USD\n")
+    marketing_before = _marts(shop, "select * from marts.fct_marketing_performance order by all")
+    time.sleep(2)
+    advance(shop)  # new orders to load
     webhook.payloads.clear()
-    try:
-        state = daily_refresh(environment="dev", build_reports=False, return_state=True)
-    finally:
-        bad_file.unlink()
+
+    state = daily_refresh(environment="dev", build_reports=False, return_state=True)
+
     assert state.is_failed()
     assert len(webhook.payloads) == 1
     alert = webhook.payloads[0]
@@ -146,9 +157,44 @@ def test_a_failing_step_sends_exactly_one_alert(shop: LocalShop, webhook: Webhoo
         f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for f in alert["blocks"][1]["fields"]
     }
     assert "daily_refresh" in alert["text"] and "failed" in alert["text"]
-    assert fields["*failed step*"].startswith("check_exports")
-    assert f"{bad_file}:2: expected 6 fields, got 2" in fields["*error*"]
-    assert run_log(shop)[-1]["status"] == "failed"
+    assert fields["*failed step*"].startswith("extract_load_job")
+    cause = f"{bad_file}:2: spend='12O5.00' is not a non-negative amount with at most 2 decimals"
+    assert cause in fields["*error*"] and "marketing" in fields["*error*"]
+    last = run_log(shop)[-1]
+    assert last["status"] == "failed" and cause in last["error"]
+    stages = stages_of(shop, last["run_id"])
+    # The other sources loaded, reconciled and built.
+    assert {"el-postgres", "el-stripe", "reconcile", "dbt build"} <= set(stages)
+    assert "el-marketing" not in stages
+    assert not any(key.startswith("marketing.") for key in stages["reconcile"])
+    ((mart_newest,),) = _marts(shop, "select max(placed_at) from marts.fct_orders")
+    assert mart_newest.replace(tzinfo=mart_newest.tzinfo or UTC) == source_newest_order(shop)
+    # What marketing feeds is left as it was, and the run log says since when and why.
+    assert _marts(shop, "select * from marts.fct_marketing_performance order by all") == (
+        marketing_before
+    )
+    held = _marts(shop, "select source, model, reason from ops.held_back order by model")
+    assert {row[1] for row in held} >= {"stg_marketing__spend", "fct_marketing_performance"}
+    assert all(row[0] == "marketing" and cause in row[2] for row in held)
+    assert "fct_orders" not in {row[1] for row in held}
+
+    bad_file.write_text(header + "2000-01-01,paid_social,cmp_late,Late file,1205.00,USD\n")
+    webhook.payloads.clear()
+    state = daily_refresh(environment="dev", build_reports=False, return_state=True)
+    assert state.is_completed(), state.message
+    assert _marts(shop, "select count(*) from ops.held_back") == [(0,)]
+    spend = _marts(
+        shop,
+        "select sum(spend) from marts.fct_marketing_performance where campaign_id = 'cmp_late'",
+    )
+    assert spend == [(1205,)]
+    assert webhook.payloads == []
+
+
+def source_newest_order(shop: LocalShop) -> object:
+    with postgres.connect(shop, shop.shop_db) as conn:
+        (newest,) = conn.execute("select max(placed_at) from orders").fetchone()
+    return newest.astimezone(UTC)
 
 
 def test_a_late_run_sends_the_lateness_alert(shop: LocalShop, webhook: WebhookReceiver) -> None:
