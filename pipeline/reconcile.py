@@ -98,7 +98,7 @@ def reconcile(
     results: list[TableReconciliation] = []
     sources = [meltano.source_of(job) for job in jobs]
     with ThreadPoolExecutor() as pool:  # each read starts Meltano: seconds
-        watermarks = list(pool.map(lambda job: watermark(settings, job), jobs))
+        watermarks = list(pool.map(lambda job: read_up_to(settings, job), jobs))
     with warehouse.connect(settings, sources) as raw:
         for job, source, as_of in zip(jobs, sources, watermarks, strict=True):
             declared = [
@@ -110,48 +110,54 @@ def reconcile(
                 continue
             if source == "postgres":
                 with shop_database.connect(settings.postgres) as shop:
-                    results += [_postgres_table(shop, raw, t, as_of) for t in declared]
+                    results += [_postgres_table(shop, raw, t, as_of.of(t.name)) for t in declared]
             elif source == "stripe":
-                results += [_stripe_table(settings, raw, t, as_of) for t in declared]
+                results += [_stripe_table(settings, raw, t, as_of.of(t.name)) for t in declared]
                 if any(t.shop_payments for t in declared):
                     with shop_database.connect(settings.postgres) as shop:
                         results += [
-                            _shop_payments(shop, raw, t, as_of) for t in declared if t.shop_payments
+                            _shop_payments(shop, raw, t, as_of.of(t.name))
+                            for t in declared
+                            if t.shop_payments
                         ]
             else:
-                results += [_export_table(settings, raw, t, as_of) for t in declared]
+                results += [_export_table(settings, raw, t, as_of.of(t.name)) for t in declared]
     failures = [result for result in results if not result.ok]
     if failures:
         raise ReconciliationError(failures)
     return results
 
 
-def watermark(settings: Settings, job: str) -> datetime:
-    """What the job's last run has read up to: changes after it are not expected in RAW yet.
+@dataclass(frozen=True)
+class ReadUpTo:
+    """What a job's last run read up to, per table: changes after it are not expected in RAW
+    yet."""
 
-    tap-postgres: `pending_since`, the start of its last run before any transaction open then
-    (meltano/plugins/tap-postgres-launcher); tap-stripe: its bookmarks, the moment its last run
-    began; the CSV tap: the newest file modification it read. Without a bookmark (change data
-    capture reads to the end of the WAL): now."""
+    default: datetime
+    tables: dict[str, datetime]
+
+    def of(self, table: str) -> datetime:
+        return self.tables.get(table, self.default)
+
+
+def read_up_to(settings: Settings, job: str) -> ReadUpTo:
+    """From the job's bookmarks. tap-postgres: `pending_since`, the start of its last run before
+    any transaction open then (meltano/plugins/tap-postgres-launcher); tap-stripe: each stream's
+    bookmark, the moment its last run began; the CSV tap: each stream's newest file
+    modification. Without one (change data capture reads to the end of the WAL; a table never
+    loaded): now."""
     state = meltano.read_state(settings, job)
+    now = datetime.now(UTC)
     if "pending_since" in state:
-        return datetime.fromisoformat(state["pending_since"])
-    bookmarks = [
-        bookmark
-        for stream, bookmark in state.get("bookmarks", {}).items()
-        if not stream.endswith("_events")  # tap-stripe's update streams follow their own clock
-    ]
-    created = [b["created"] for b in bookmarks if isinstance(b.get("created"), int)]
-    if created:
-        return datetime.fromtimestamp(min(created), UTC)
-    modified = [
-        datetime.fromisoformat(b["replication_key_value"])
-        for b in bookmarks
-        if b.get("replication_key") == "_sdc_last_modified" and b.get("replication_key_value")
-    ]
-    if modified:
-        return min(modified)
-    return datetime.now(UTC)
+        return ReadUpTo(datetime.fromisoformat(state["pending_since"]), {})
+    tables = {}
+    for stream, bookmark in state.get("bookmarks", {}).items():
+        table = stream.split("-", 1)[-1]
+        if isinstance(bookmark.get("created"), int):
+            tables[table] = datetime.fromtimestamp(bookmark["created"], UTC)
+        elif bookmark.get("replication_key") == "_sdc_last_modified":
+            tables[table] = datetime.fromisoformat(bookmark["replication_key_value"])
+    return ReadUpTo(now, tables)
 
 
 def _us(moment: datetime) -> int:

@@ -41,9 +41,8 @@ def test_late_commits_reach_raw_after_a_crashed_and_a_complete_run(shop: LocalSh
     # 1. A run killed mid-way (the loader SIGKILLed) while a long transaction is open.
     log_file = shop.log_dir / f"{JOB}-killed.log"
     with live.steady_writes(), live.long_transaction(orders=20) as open_over_crash:
-        process = extract_load.start_meltano(
-            shop, ["run", JOB], log_file, {"TARGET_DUCKDB_POSTGRES_BATCH_SIZE_ROWS": "200"}
-        )
+        small_batches = {"TARGET_DUCKDB_POSTGRES_BATCH_SIZE_ROWS": "200"}
+        process = meltano.start(shop.platform(extra=small_batches), ["run", JOB], log_file)
         try:
             # The loader lags behind the tap: once it loads products (the last stream), the
             # state it passes on covers orders and order_items.
