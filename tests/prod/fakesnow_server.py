@@ -15,6 +15,7 @@ import argparse
 import gzip
 import json
 import logging
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ import fakesnow.arrow
 import fakesnow.server
 import pyarrow as pa
 import pyarrow.compute as pc
-import snowflake.connector.errors
 import uvicorn
 from fakesnow.cursor import FakeSnowflakeCursor
 from fakesnow.instance import FakeSnow
@@ -74,31 +74,33 @@ def run_one_statement_at_a_time() -> None:
     FakeSnowflakeCursor.execute = execute_alone
 
 
-def report_unmapped_errors() -> None:
-    # fakesnow answers an exception it does not map with HTTP 500, which the drivers retry for
-    # minutes; as a ProgrammingError carrying the original text the client fails at once.
-    execute = FakeSnowflakeCursor.execute
+def keep_the_cause_of_internal_errors() -> None:
+    # fakesnow answers an exception it does not map with HTTP 500 and a message without it:
+    # the message gets the original text (emulator_app makes the 500 a ProgrammingError).
+    class ServerErrorWithCause(fakesnow.server.ServerError):
+        def __init__(self, status_code: int, code: str, message: str) -> None:
+            cause = sys.exc_info()[1]  # fakesnow raises this while handling the original
+            text = f"{type(cause).__name__}: {cause}" if cause else message
+            super().__init__(status_code, code, text)
 
-    def execute_reporting_errors(self: FakeSnowflakeCursor, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return execute(self, *args, **kwargs)
-        except snowflake.connector.errors.Error:
-            raise
-        except Exception as error:
-            raise internal_error(error) from error
-
-    FakeSnowflakeCursor.execute = execute_reporting_errors
+    fakesnow.server.ServerError = ServerErrorWithCause
 
 
-def internal_error(error: Exception) -> snowflake.connector.errors.ProgrammingError:
-    return snowflake.connector.errors.ProgrammingError(
-        msg=f"{type(error).__name__}: {error}", errno=603, sqlstate="XX000"
+def programming_error(message: str) -> JSONResponse:
+    """How Snowflake answers a statement that failed (000603: SQL execution internal error)."""
+    return JSONResponse(
+        {
+            "data": {"errorCode": "000603", "sqlState": "XX000"},
+            "code": "000603",
+            "message": message,
+            "success": False,
+        }
     )
 
 
 def emulator_app(login_log: Path) -> Starlette:
-    """fakesnow's app, with each login appended to login_log (no secret is written) and a
-    failure to encode a result reported like any other error (it escapes fakesnow's handler)."""
+    """fakesnow's app, with each login appended to login_log (no secret is written) and an
+    internal error answered as a failed statement."""
 
     async def logged_login(request: Request) -> Response:
         body = await request.body()  # Starlette keeps it for fakesnow's handler
@@ -120,20 +122,16 @@ def emulator_app(login_log: Path) -> Starlette:
         return await fakesnow.server.login_request(request)
 
     async def query(request: Request) -> Response:
+        # A 500 (or a result fakesnow could not encode, which escapes its handler) is retried
+        # by the drivers for minutes: fail the statement at once instead, with the cause.
         try:
-            return await fakesnow.server.query_request(request)
+            response = await fakesnow.server.query_request(request)
         except Exception as error:
             logging.getLogger("fakesnow.server").exception("result not encoded")
-            failure = internal_error(error)
-            code = f"{failure.errno:06d}"
-            return JSONResponse(
-                {
-                    "data": {"errorCode": code, "sqlState": failure.sqlstate},
-                    "code": code,
-                    "message": failure.msg,
-                    "success": False,
-                }
-            )
+            return programming_error(f"{type(error).__name__}: {error}")
+        if response.status_code == 500:
+            return programming_error(json.loads(response.body)["message"])
+        return response
 
     return Starlette(
         routes=[
@@ -155,7 +153,7 @@ def main() -> None:
     share_one_instance(args.db_dir)
     keep_null_timestamps()
     run_one_statement_at_a_time()
-    report_unmapped_errors()
+    keep_the_cause_of_internal_errors()
     app = emulator_app(args.login_log)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, access_log=False)
 

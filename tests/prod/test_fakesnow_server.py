@@ -42,15 +42,25 @@ def test_a_null_timestamp_reaches_the_client_as_null(raw: Emulator) -> None:
     assert rows[1][1].isoformat() == "2026-01-02T03:04:05+00:00"
 
 
-def test_an_error_fakesnow_does_not_map_fails_at_once_with_its_text(raw: Emulator) -> None:
-    # A primary-key violation, which the Snowflake state backend's lock relies on.
+@pytest.mark.parametrize(
+    ("statement", "cause"),
+    [
+        # A primary-key violation, which the Snowflake state backend's lock relies on.
+        ("insert into RAW.POSTGRES.LOCKS values ('job')", "Duplicate key"),
+        # A result type fakesnow cannot describe.
+        ("select interval '1 day'", "INTERVAL"),
+    ],
+)
+def test_an_error_fakesnow_does_not_map_fails_at_once_with_its_cause(
+    raw: Emulator, statement: str, cause: str
+) -> None:
     with raw.connect("RAW") as conn:
         cursor = conn.cursor()
-        cursor.execute("create table RAW.POSTGRES.LOCKS (STATE_ID varchar primary key)")
+        cursor.execute("create or replace table RAW.POSTGRES.LOCKS (STATE_ID varchar primary key)")
         cursor.execute("insert into RAW.POSTGRES.LOCKS values ('job')")
         started = time.monotonic()
-        with pytest.raises(snowflake.connector.errors.ProgrammingError, match="Duplicate key"):
-            cursor.execute("insert into RAW.POSTGRES.LOCKS values ('job')")
+        with pytest.raises(snowflake.connector.errors.ProgrammingError, match=cause):
+            cursor.execute(statement)
     assert time.monotonic() - started < 5  # not retried
 
 
