@@ -74,7 +74,8 @@ class Emulator:
 
     def refused_statements(self) -> list[str]:
         """Every statement the emulator answered with an error, with the error (its log)."""
-        return re.findall(r"fakesnow\.server INFO (sql_text=.*)", self.server_log.read_text())
+        log = self.server_log.read_text()
+        return re.findall(r"fakesnow\.server (?:INFO|ERROR) (sql_text=.*|result not encoded)", log)
 
 
 def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:

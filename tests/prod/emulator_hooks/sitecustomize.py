@@ -1,9 +1,9 @@
 """Test-only: point the production Snowflake clients of a Meltano run at the fakesnow emulator.
 
-The prod-path tests (tests/prod) put this folder on PYTHONPATH, so every Python process of the
-run (meltano and, passed on by meltano, its plugins) reads it at start-up; production never has
-it. It does nothing
-unless SNOWFLAKE_EMULATOR=fakesnow. Then, as each client module is imported:
+The prod-path tests (tests/prod) put this folder on PYTHONPATH for `meltano`, which passes it on
+to its plugins (pass_hooks_to_plugins), so each of their Python processes reads this file at
+start-up; production never has it. It does nothing unless SNOWFLAKE_EMULATOR=fakesnow. Then, as
+each module below is imported, it is patched:
 - target-snowflake 0.20.4 connects to SNOWFLAKE_HOST:SNOWFLAKE_PORT over SNOWFLAKE_PROTOCOL (it
   has no such settings and always builds <account>.snowflakecomputing.com), and its stage step,
   which fakesnow cannot run, is replaced (target_snowflake_on_fakesnow.py);
