@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import snowflake.connector
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox.config import REPO_ROOT, free_port
 
@@ -76,6 +78,16 @@ class Emulator:
         """Every statement the emulator answered with an error, with the error (its log)."""
         log = self.server_log.read_text()
         return re.findall(r"fakesnow\.server (?:INFO|ERROR) (sql_text=.*|result not encoded)", log)
+
+
+def private_key_pem() -> str:
+    """A private key for key-pair logins (the emulator accepts any: it does not check the JWT)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
 
 
 def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:

@@ -26,10 +26,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from dotenv import dotenv_values
-from snowflake_emulator import Emulator
+from snowflake_emulator import Emulator, private_key_pem
 
 from pipeline import extract_load, reconcile, services, transform, warehouse
 from sandbox import generator, postgres
@@ -66,15 +64,6 @@ def create_platform(emulator: Emulator) -> None:
         for schema in sorted(platform_schemas() | {STATE_SCHEMA}):
             conn.cursor().execute(f"create database if not exists {schema.split('.')[0]}")
             conn.cursor().execute(f"create schema if not exists {schema}")
-
-
-def private_key_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 @dataclass
