@@ -1,12 +1,14 @@
 """Test-only substitute of target-snowflake 0.20.4's stage step, for the fakesnow emulator.
 
-target-snowflake PUTs each batch file to the user stage (@~), MERGEs (or COPYs) into the table
-straight from the staged files with `file_format =>`, deduplicating by `ORDER BY SEQ8()`, then
-REMOVEs the files and at the end DROPs its file formats. fakesnow runs none of that. The
-substitute keeps everything around it (tables, schema evolution, file formats, batch files,
-STATE) and target-snowflake's own MERGE clauses and casts, and moves the rows this way instead:
-PUT to a named stage of the sync -> COPY into a one-VARIANT-column table -> the casts and the
+target-snowflake PUTs each batch file to the user stage (@~), MERGEs into the table straight
+from the staged files with `file_format =>`, deduplicating by `ORDER BY SEQ8()`, then REMOVEs
+the files and at the end DROPs its file formats. fakesnow runs none of that. The substitute
+keeps everything around it (tables, schema evolution, file formats, batch files, STATE) and
+target-snowflake's own MERGE clauses and casts, and moves the rows this way instead: PUT to a
+named stage of the sync -> COPY into a one-VARIANT-column table -> the casts and the
 last-row-per-key dedup into a second table -> target-snowflake's MERGE from that table.
+(Streams without keys, which target-snowflake COPYs instead, are not substituted: every stream
+of the platform has keys.)
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ def install(connector: Any, address: dict[str, str | int]) -> None:
     connector.get_connect_args = connect_args
     connector.put_batches_to_stage = put_batches_to_named_stage
     connector.merge_from_stage = merge_from_named_stage
-    connector.copy_from_stage = copy_from_named_stage
     connector.remove_staged_files = drop_staged_rows
     # fakesnow has no DROP FILE FORMAT: the sink's file formats stay on the emulator.
     connector.drop_file_format = lambda self, file_format: None
@@ -58,17 +59,6 @@ def put_batches_to_named_stage(self: Any, sync_id: str, files: Sequence[str]) ->
             conn.execute(text(f"put :file_uri @{_stage(self, sync_id)}"), {"file_uri": file_uri})
 
 
-def _copy_into_variant_table(self: Any, conn: Any, sync_id: str, file_format: str) -> None:
-    staged_json = _staged_json(self, sync_id)
-    conn.execute(text(f"create transient table {staged_json} (V VARIANT)"))
-    conn.execute(
-        text(
-            f"copy into {staged_json} from @{_stage(self, sync_id)} "
-            f"file_format = (format_name='{file_format}')"
-        )
-    )
-
-
 def _casts(self: Any, schema: dict) -> str:
     """target-snowflake's own `$1:<property>::<type> as <column>` list, read from column V."""
     selections = self._get_column_selections(schema)
@@ -93,39 +83,30 @@ def merge_from_named_stage(
         )[0]
     )
     # Its source `(select ... from '@~/...'(file_format => ...) QUALIFY ...) s` becomes a table.
-    source_start, source_end = merge.index(" using ("), merge.index(") s on ")
-    staged_rows = _staged_rows(self, sync_id)
-    merge = f"{merge[:source_start]} using {staged_rows} s on {merge[source_end + 7 :]}"
+    into, _, source_and_rest = merge.partition(" using (")
+    _, _, on_and_whens = source_and_rest.rpartition(") s on ")
+    staged_json, staged_rows = _staged_json(self, sync_id), _staged_rows(self, sync_id)
     keys = ", ".join(self.format_identifier(key, safe=True) for key in key_properties)
     with self._connect() as conn, conn.begin():
-        _copy_into_variant_table(self, conn, sync_id, file_format)
+        conn.execute(text(f"create transient table {staged_json} (V VARIANT)"))
+        conn.execute(
+            text(
+                f"copy into {staged_json} from @{_stage(self, sync_id)} "
+                f"file_format = (format_name='{file_format}')"
+            )
+        )
         # The last row of a key in the files wins, as with target-snowflake's SEQ8() order.
         conn.execute(
             text(
                 f"create transient table {staged_rows} as select {_casts(self, schema)} "
-                f"from (select V, seq8() as {FILE_ORDER} from {_staged_json(self, sync_id)}) "
+                f"from (select V, seq8() as {FILE_ORDER} from {staged_json}) "
                 f"qualify row_number() over (partition by {keys} order by {FILE_ORDER} desc) = 1"
             )
         )
         # fakesnow's MERGE needs a current schema (its work tables are unqualified).
         conn.execute(text(f"use schema {_schema(self)}"))
-        row = conn.execute(text(merge)).fetchone()
+        row = conn.execute(text(f"{into} using {staged_rows} s on {on_and_whens}")).fetchone()
     return sum(row)
-
-
-def copy_from_named_stage(
-    self: Any, full_table_name: str, schema: dict, sync_id: str, file_format: str
-) -> int:
-    columns = self._format_column_selections(self._get_column_selections(schema), "col_alias")
-    with self._connect() as conn, conn.begin():
-        _copy_into_variant_table(self, conn, sync_id, file_format)
-        result = conn.execute(
-            text(
-                f"insert into {full_table_name} {columns} "
-                f"select {_casts(self, schema)} from {_staged_json(self, sync_id)}"
-            )
-        )
-        return result.rowcount
 
 
 def drop_staged_rows(self: Any, sync_id: str) -> None:
