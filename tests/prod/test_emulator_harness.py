@@ -72,7 +72,7 @@ class ProdPath:
     emulator: Emulator
     meltano_env: dict[str, str]
     dbt_env: dict[str, str]
-    started: float = field(default_factory=time.monotonic)
+    started: float
     seconds: dict[str, float] = field(default_factory=dict)
 
     def meltano_run(self, job: str, label: str) -> Path:
