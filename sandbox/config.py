@@ -109,7 +109,7 @@ def load(env: Mapping[str, str] | None = None) -> LocalShop:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -120,4 +120,4 @@ def temporary_shop(prefix: str) -> LocalShop:
     # Not a private temporary folder: the postgres system user must traverse the home.
     home = Path(tempfile.mkdtemp(prefix=f"shop-{prefix}-", dir="/tmp"))
     home.chmod(0o755)
-    return replace(load(), home=home, pg_port=_free_port(), stripe_port=_free_port())
+    return replace(load(), home=home, pg_port=free_port(), stripe_port=free_port())

@@ -67,6 +67,7 @@ def main() -> int:
     db_dir = args.work_dir / "fakesnow"
     db_dir.mkdir(parents=True, exist_ok=True)
     os.environ["DBT_TARGET"] = "fakesnow"
+    os.environ["SNOWFLAKE_EMULATOR"] = "fakesnow"  # macros/fakesnow/is_fakesnow.sql
     os.environ["SNOWFLAKE_STAGING_DATABASE"] = STAGING_DATABASE
     with fakesnow.patch(db_path=db_dir):
         create_platform(args.raw_dir.resolve())

@@ -1,5 +1,6 @@
-{#- True when dbt runs against the fakesnow emulator (the `fakesnow` target of profiles.yml):
-    the switch for every override in this folder. -#}
+{#- True when dbt runs against the fakesnow emulator (SNOWFLAKE_EMULATOR=fakesnow: set by
+    fakesnow/build_on_fakesnow.py and by tests/prod): the switch for every override in this
+    folder. -#}
 {% macro is_fakesnow() -%}
-    {{ return(target.name == 'fakesnow') }}
+    {{ return(env_var('SNOWFLAKE_EMULATOR', '') == 'fakesnow') }}
 {%- endmacro %}

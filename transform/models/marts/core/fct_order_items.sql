@@ -4,7 +4,7 @@
         unique_key='order_item_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        cluster_by=(['placed_on'] if target.type == 'snowflake' and target.name != 'fakesnow' else none),
+        cluster_by=(['placed_on'] if target.type == 'snowflake' else none),
         post_hook=[
             "{{ delete_rows_deleted_at_source('order_item_id', 'order_items') }}",
             "{{ delete_rows_deleted_at_source('order_id', 'orders') }}"
