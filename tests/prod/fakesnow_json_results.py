@@ -7,27 +7,20 @@ it so. `answer_json_clients_in_json(app)` makes fakesnow's app do the same: a se
 named the Node driver (`CLIENT_APP_ID` "JavaScript") gets its results re-encoded as JSON; every
 other client keeps Arrow, as on Snowflake.
 
-Runs in transform/fakesnow/.venv (fakesnow needs duckdb 2). Standalone, for a test of its own:
-
-    transform/fakesnow/.venv/bin/python tests/prod/fakesnow_json_results.py --port PORT --db-dir DIR
+Runs in transform/fakesnow/.venv (fakesnow needs duckdb 2), in tests/prod/fakesnow_server.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import gzip
 import json
 from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import fakesnow.server
 import pyarrow as pa
-import uvicorn
-from fakesnow.instance import FakeSnow
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -128,19 +121,3 @@ def json_value(value: Any, sf_type: str, scale: int | None) -> str | None:
     if sf_type == "binary":
         return value.hex().upper()
     return str(value)
-
-
-def main() -> None:
-    # A launcher for this module's own tests; tests/prod/fakesnow_server.py is the full one.
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--db-dir", type=Path, required=True)
-    args = parser.parse_args()
-    # Server mode ignores fakesnow's -d: the sessions share this instance, one file per database.
-    fakesnow.server.shared_fs = FakeSnow(db_path=args.db_dir)
-    answer_json_clients_in_json(fakesnow.server.app)
-    uvicorn.run(fakesnow.server.app, host="127.0.0.1", port=args.port, log_level="warning")
-
-
-if __name__ == "__main__":
-    main()

@@ -2,11 +2,13 @@
 fixes of its server mode. Runs in transform/fakesnow/.venv (fakesnow needs duckdb 2):
 
     transform/fakesnow/.venv/bin/python tests/prod/fakesnow_server.py \
-        --port PORT --db-dir DIR --login-log FILE
+        --port PORT --db-dir DIR --login-log FILE --statement-log FILE
 
 Every database lives in DIR as a DuckDB file (one per database, readable once the server has
-stopped). Each login is appended to FILE as one JSON line (user, role, warehouse, database,
-schema, authenticator), so tests can check who connected as what.
+stopped). Each login is appended to the login log as one JSON line (user, role, warehouse,
+database, schema, authenticator), and each statement to the statement log with its session's
+user, role, database and schema, so tests can check who connected as what, and what each role
+did. The Node driver gets its results in JSON (fakesnow_json_results.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pyarrow.compute as pc
 import uvicorn
 from fakesnow.cursor import FakeSnowflakeCursor
 from fakesnow.instance import FakeSnow
+from fakesnow_json_results import answer_json_clients_in_json, session_token
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -98,9 +101,11 @@ def programming_error(message: str) -> JSONResponse:
     )
 
 
-def emulator_app(login_log: Path) -> Starlette:
-    """fakesnow's app, with each login appended to login_log (no secret is written) and an
-    internal error answered as a failed statement."""
+def emulator_app(login_log: Path, statement_log: Path) -> Starlette:
+    """fakesnow's app, with each login appended to login_log (no secret is written), each
+    statement to statement_log with its session's login, and an internal error answered as a
+    failed statement."""
+    sessions: dict[str, dict[str, str | None]] = {}
 
     async def logged_login(request: Request) -> Response:
         body = await request.body()  # Starlette keeps it for fakesnow's handler
@@ -119,9 +124,20 @@ def emulator_app(login_log: Path) -> Starlette:
         }
         with login_log.open("a") as log:
             log.write(json.dumps(login) + "\n")
-        return await fakesnow.server.login_request(request)
+        response = await fakesnow.server.login_request(request)
+        answer = json.loads(response.body)
+        if answer.get("success"):
+            sessions[answer["data"]["token"]] = login
+        return response
 
     async def query(request: Request) -> Response:
+        body = await request.body()
+        if request.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        login = sessions.get(session_token(request), {})
+        statement = {key: login.get(key) for key in ("user", "role", "database", "schema")}
+        with statement_log.open("a") as log:
+            log.write(json.dumps({**statement, "sql": json.loads(body)["sqlText"]}) + "\n")
         # A 500 (or a result fakesnow could not encode, which escapes its handler) is retried
         # by the drivers for minutes: fail the statement at once instead, with the cause.
         try:
@@ -147,6 +163,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db-dir", type=Path, required=True)
     parser.add_argument("--login-log", type=Path, required=True)
+    parser.add_argument("--statement-log", type=Path, required=True)
     args = parser.parse_args()
     # fakesnow.server logs every statement it refused (with the SQL) at INFO.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -154,7 +171,8 @@ def main() -> None:
     keep_null_timestamps()
     run_one_statement_at_a_time()
     keep_the_cause_of_internal_errors()
-    app = emulator_app(args.login_log)
+    app = emulator_app(args.login_log, args.statement_log)
+    answer_json_clients_in_json(app)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, access_log=False)
 
 

@@ -35,6 +35,7 @@ class Emulator:
     account: str
     db_dir: Path
     login_log: Path
+    statement_log: Path
     server_log: Path
 
     def client_environment(self) -> dict[str, str]:
@@ -72,6 +73,11 @@ class Emulator:
 
     def logins(self) -> list[dict[str, str | None]]:
         lines = self.login_log.read_text().splitlines() if self.login_log.exists() else []
+        return [json.loads(line) for line in lines]
+
+    def statements(self) -> list[dict[str, str | None]]:
+        """Every statement run, with its session's user, role, database and schema."""
+        lines = self.statement_log.read_text().splitlines() if self.statement_log.exists() else []
         return [json.loads(line) for line in lines]
 
     def refused_statements(self) -> list[str]:
@@ -114,6 +120,7 @@ def running_emulator(work: Path) -> Iterator[Emulator]:
     port = free_port()
     server_log = work / "server.log"
     login_log = work / "logins.jsonl"
+    statement_log = work / "statements.jsonl"
     with server_log.open("w") as log:
         process = subprocess.Popen(
             [
@@ -122,6 +129,7 @@ def running_emulator(work: Path) -> Iterator[Emulator]:
                 *("--port", str(port)),
                 *("--db-dir", str(db_dir)),
                 *("--login-log", str(login_log)),
+                *("--statement-log", str(statement_log)),
             ],
             # Staged files land in fakesnow's temporary folder: keep them in this test's.
             env={**os.environ, "TMPDIR": str(stage_dir)},
@@ -137,6 +145,7 @@ def running_emulator(work: Path) -> Iterator[Emulator]:
             account="shop-emulator",
             db_dir=db_dir,
             login_log=login_log,
+            statement_log=statement_log,
             server_log=server_log,
         )
     finally:
