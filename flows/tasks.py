@@ -135,6 +135,11 @@ def build_models(
 
 @task(retries=1, retry_delay_seconds=10, timeout_seconds=1200)
 def build_report_site(settings: Settings, run_log: RunLog) -> reports.ReportBuild:
-    build = reports.build_site(settings)
+    """The site's data refreshed in place when only data changed; built again when its pages,
+    queries or the project did (or it was never built here)."""
+    try:
+        build = reports.refresh_site_data(settings, site_dir=settings.site_dir)
+    except reports.FullBuildNeeded:
+        build = reports.build_site(settings, output_dir=settings.site_dir)
     run_log.stage("report build", build.seconds, summary=build.describe())
     return build

@@ -1,28 +1,55 @@
 """Build the Evidence report site (reports/) from the marts: `npm run sources`, `npm run build`,
 from the environment's warehouse (reports/environments/<evidence_warehouse>/).
 
-Both steps run with a time limit: offline, an unpatched Evidence hangs instead of failing
+Every step runs with a time limit: offline, an unpatched Evidence hangs instead of failing
 (reports/scripts/patch-evidence.mjs explains why and fixes it).
+
+When only the data changed, `refresh_site_data` puts it into the published site without compiling
+the site again (`npm run sources`, `npm run render-pages`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
+import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pipeline import processes
 from pipeline.errors import PlatformError
 from pipeline.settings import REPO_ROOT, Settings
 
 REPORTS_DIR = REPO_ROOT / "reports"
+# Where `evidence build` compiles and renders the site (kept between builds).
+TEMPLATE_DIR = REPORTS_DIR / ".evidence" / "template"
 SOURCES_TIMEOUT_S = 300
 BUILD_TIMEOUT_S = 600
+RENDER_TIMEOUT_S = 300
+# What a site is compiled from (the patch: what it patches is compiled in), recorded in the site
+# (SITE_INPUTS_FILE) by build_site. Not its data: the CSV sources, and the connections (which
+# warehouse; select-environment.mjs writes them).
+SITE_INPUTS = (
+    "pages",
+    "partials",
+    "sources",
+    "scripts/patch-evidence.mjs",
+    "evidence.config.yaml",
+    "package.json",
+    "package-lock.json",
+)
+SITE_INPUTS_FILE = "site-inputs.sha256"
 
 
 class ReportBuildError(PlatformError):
     pass
+
+
+class FullBuildNeeded(ReportBuildError):
+    """The published site cannot take new data alone: build it (build_site)."""
 
 
 @dataclass(frozen=True)
@@ -33,11 +60,13 @@ class ReportBuild:
     pages: list[str]  # URL paths of the built pages, "/" first
     output_dir: Path
     site_bytes: int
+    data_only: bool = False  # refresh_site_data: build_seconds rendered the pages, compiled nothing
 
     def describe(self) -> str:
+        step = "new data, pages rendered again in" if self.data_only else "build"
         return (
             f"report site: {len(self.pages)} pages, {self.site_bytes / 1e6:.0f} MB in "
-            f"{self.output_dir} (sources {self.sources_seconds:.0f} s, build "
+            f"{self.output_dir} (sources {self.sources_seconds:.0f} s, {step} "
             f"{self.build_seconds:.0f} s); view it with: "
             f"python3 -m http.server --bind 127.0.0.1 --directory {self.output_dir} 3000"
         )
@@ -114,10 +143,12 @@ def build_site(
         sources_seconds = _run_step(
             "sources", env, sources_timeout, settings.log_dir / "reports-sources.log"
         )
+        # After `npm run sources`, which puts this environment's queries into sources/.
+        inputs = site_inputs_digest()
         build_seconds = _run_step(
             "build", env, build_timeout, settings.log_dir / "reports-build.log"
         )
-        if output_dir is None:
+        if output_dir is None or output_dir.resolve() == built.resolve():
             output_dir = built
             replaced = True
         else:
@@ -129,12 +160,150 @@ def build_site(
         elif kept:
             shutil.rmtree(built, ignore_errors=True)
             kept.rename(built)
-    site_bytes = sum(f.stat().st_size for f in output_dir.rglob("*") if f.is_file())
+    (output_dir / SITE_INPUTS_FILE).write_text(inputs + "\n")
     return ReportBuild(
         seconds=sources_seconds + build_seconds,
         sources_seconds=sources_seconds,
         build_seconds=build_seconds,
         pages=built_pages(output_dir),
         output_dir=output_dir,
-        site_bytes=site_bytes,
+        site_bytes=_site_bytes(output_dir),
     )
+
+
+def site_inputs_digest() -> str:
+    """A digest of what the site is compiled from: pages, partials, source queries, the project."""
+    lines = []
+    for name in SITE_INPUTS:
+        path = REPORTS_DIR / name
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file() and file.suffix != ".csv" and file.name != "connection.yaml":
+                content = hashlib.sha256(file.read_bytes()).hexdigest()
+                lines.append(f"{content}  {file.relative_to(REPORTS_DIR).as_posix()}\n")
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def refresh_site_data(
+    settings: Settings,
+    site_dir: Path | None = None,
+    sources_timeout: float = SOURCES_TIMEOUT_S,
+    render_timeout: float = RENDER_TIMEOUT_S,
+) -> ReportBuild:
+    """Put the warehouse's current data into a site built by build_site, without compiling it.
+
+    New data files alone change no page: Evidence renders each page with the data at build time
+    and the browser shows those results (reports/scripts/render-pages.mjs explains). So this runs
+    `npm run sources`, renders the pages of the site's own build again (`npm run render-pages`),
+    and swaps the pages, their query results and the data into `site_dir` (reports/build by
+    default) in one rename: a reader gets the whole old site or the whole new one. It shares
+    reports/.evidence with build_site: never run the two at once.
+
+    Raises FullBuildNeeded when only a build will do: the site has no record of its inputs, the
+    pages, source queries or project changed since (SITE_INPUTS), or another build ran since
+    (reports/.evidence holds the compiled site of the last build only).
+    """
+    started = time.monotonic()
+    site_dir = (site_dir or REPORTS_DIR / "build").resolve()
+    recorded = site_dir / SITE_INPUTS_FILE
+    if not recorded.exists():
+        raise FullBuildNeeded(f"{site_dir} has no record of what it was built from")
+    compiled = TEMPLATE_DIR / ".svelte-kit" / "output" / "client" / "_app" / "version.json"
+    if _read_bytes(compiled) != _read_bytes(site_dir / "_app" / "version.json"):
+        raise FullBuildNeeded(f"{TEMPLATE_DIR} holds another build than {site_dir}")
+    env = report_environment(settings)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    sources_seconds = _run_step(
+        "sources", env, sources_timeout, settings.log_dir / "reports-sources.log"
+    )
+    if recorded.read_text().strip() != site_inputs_digest():
+        raise FullBuildNeeded(f"pages, source queries or project changed since {site_dir}'s build")
+    render_seconds = _run_step(
+        "render-pages", env, render_timeout, settings.log_dir / "reports-render.log"
+    )
+    _publish_rendered(site_dir)
+    return ReportBuild(
+        seconds=time.monotonic() - started,
+        sources_seconds=sources_seconds,
+        build_seconds=render_seconds,
+        pages=built_pages(site_dir),
+        output_dir=site_dir,
+        site_bytes=_site_bytes(site_dir),
+        data_only=True,
+    )
+
+
+def _publish_rendered(site_dir: Path) -> None:
+    """The site with the pages rendered again and the new data, swapped in at once."""
+    rendered = TEMPLATE_DIR / ".svelte-kit" / "output" / "prerendered"
+    new = site_dir.with_name(f".{site_dir.name}-refresh")
+    shutil.rmtree(new, ignore_errors=True)
+    try:
+        # Hard links: the compiled app (~90 MB) stays as it is; files that change are replaced
+        # below, never written through.
+        shutil.copytree(
+            site_dir,
+            new,
+            copy_function=os.link,
+            ignore=lambda folder, _: {"api", "data"} if Path(folder) == site_dir else set(),
+        )
+        for tree in (rendered / "pages", rendered / "dependencies"):
+            for file in (f for f in tree.rglob("*") if f.is_file()):
+                target = new / file.relative_to(tree)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.unlink(missing_ok=True)
+                shutil.copyfile(file, target)
+        _publish_data(TEMPLATE_DIR / "static" / "data", new / "data")
+        _keep_previous_data(site_dir, new)
+        _exchange(new, site_dir)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
+
+
+def _publish_data(static_data: Path, target: Path) -> None:
+    """The data folder as `evidence build` publishes it: each parquet file in a folder named for
+    the MD5 of its content (so no browser cache serves an old file under a current name), and
+    data/manifest.json pointing there."""
+    shutil.copytree(static_data, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    for urls in manifest["renderedFiles"].values():
+        for i, url in enumerate(urls):  # static/data/<source>/<query>/<query>.parquet
+            file = target / PurePosixPath(url).relative_to("static/data")
+            digest = hashlib.md5(file.read_bytes(), usedforsecurity=False).hexdigest()
+            (file.parent / digest).mkdir()
+            file.rename(file.parent / digest / file.name)
+            urls[i] = str(PurePosixPath(url).parent / digest / file.name)
+    (target / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _keep_previous_data(site_dir: Path, new: Path) -> None:
+    """A page that read the old manifest or query lists a moment ago still finds their files."""
+    manifest = json.loads((site_dir / "data" / "manifest.json").read_text())
+    files = [
+        PurePosixPath(url).relative_to("static")
+        for urls in manifest["renderedFiles"].values()
+        for url in urls
+    ]
+    for query_list in site_dir.glob("api/*/*/all-queries.json"):
+        results = json.loads(query_list.read_text()).values()
+        files += [PurePosixPath("api", "prerendered_queries", f"{r}.arrow") for r in results]
+    for file in files:
+        if (site_dir / file).is_file() and not (new / file).exists():
+            (new / file).parent.mkdir(parents=True, exist_ok=True)
+            os.link(site_dir / file, new / file)
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two directories in one step (Linux renameat2 with RENAME_EXCHANGE)."""
+    at_fdcwd, rename_exchange = -100, 2
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error), str(a), None, str(b))
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+def _site_bytes(site_dir: Path) -> int:
+    return sum(f.stat().st_size for f in site_dir.rglob("*") if f.is_file())

@@ -101,6 +101,11 @@ class Settings:
     variables: Mapping[str, str] = field(repr=False)
 
     @property
+    def site_dir(self) -> Path:
+        """Where the report site is published (SHOP_SITE_DIR; default reports/build)."""
+        return Path(self.variables.get("SHOP_SITE_DIR") or REPO_ROOT / "reports" / "build")
+
+    @property
     def log_dir(self) -> Path:
         return self.home / "logs"
 

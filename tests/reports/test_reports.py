@@ -7,12 +7,14 @@ which setup step is missing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html.parser
 import http.server
 import json
 import os
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ import pytest
 import yaml
 from headless_chromium import CHROMIUM, Chromium
 
+from pipeline import reports
 from pipeline import settings as platform
 from pipeline.reports import REPORTS_DIR, ReportBuild, build_site
 from sandbox.config import REPO_ROOT
@@ -66,15 +69,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return Site(build=build, warehouse=warehouse)
 
 
-@pytest.fixture(scope="module")
-def served(site: Site) -> Iterator[str]:
-    """The built site on 127.0.0.1, as any static web server would serve it."""
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """A site on 127.0.0.1, as any static web server would serve it."""
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
 
-    handler = functools.partial(Handler, directory=str(site.build.output_dir))
+        def end_headers(self) -> None:
+            # Pages and data/manifest.json keep their names when the data changes: a browser must
+            # ask again each time (production servers need the same).
+            self.send_header("Cache-Control", "no-cache")
+            super().end_headers()
+
+    handler = functools.partial(Handler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -82,6 +91,12 @@ def served(site: Site) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def served(site: Site) -> Iterator[str]:
+    with serve(site.build.output_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -159,15 +174,16 @@ def test_site_builds_offline_with_every_page(site: Site) -> None:
     print(build.describe())
 
 
+MONTH_TO_DATE_NET_REVENUE = """
+    with as_of as (select cast(max(placed_at) as date) as today from marts.fct_orders)
+    select sum(net_revenue), min(today)
+    from marts.fct_daily_revenue, as_of
+    where revenue_date between date_trunc('month', today) and today
+"""
+
+
 def test_month_to_date_net_revenue_matches_the_mart(site: Site) -> None:
-    (expected, today) = site.sql(
-        """
-        with as_of as (select cast(max(placed_at) as date) as today from marts.fct_orders)
-        select sum(net_revenue), min(today)
-        from marts.fct_daily_revenue, as_of
-        where revenue_date between date_trunc('month', today) and today
-        """
-    )
+    (expected, today) = site.sql(MONTH_TO_DATE_NET_REVENUE)
     shown = prerendered_figure(site, "/", "mtd-net-revenue")
     assert today.strftime("%B %Y") in shown
     assert figure(shown.split(" is ")[1]) == pytest.approx(float(expected), abs=0.005)
@@ -256,3 +272,107 @@ def test_filters_query_the_data_in_the_browser(site: Site, served: str, browser:
 
 CUSTOMER_COUNT = "document.querySelector('[data-figure=\"customer-count\"]').innerText"
 EMAIL_OPTION = "document.querySelector('[role=option][data-value=\"email\"]')"
+
+
+# -- new data without a build -----------------------------------------------------------------
+def add_a_day(warehouse: Path) -> None:
+    """The next day in the marts: the newest order again a day and 7 minutes later, and a day of
+    revenue (the newest day's, plus $1,000)."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            """
+            insert into marts.fct_orders
+            select * replace (
+                order_id + 1000000 as order_id,
+                placed_at + interval '1 day 7 minutes' as placed_at,
+                placed_on + 1 as placed_on
+            )
+            from marts.fct_orders order by placed_at desc limit 1;
+            insert into marts.fct_daily_revenue
+            select * replace (revenue_date + 1 as revenue_date, net_revenue + 1000 as net_revenue)
+            from marts.fct_daily_revenue order by revenue_date desc limit 1
+            """
+        )
+
+
+def shown_figure(browser: Chromium, url: str, name: str) -> str:
+    browser.open(url)
+    assert browser.log.failed == [] and browser.log.console_errors == [], browser.log
+    text = browser.evaluate(f"document.querySelector('[data-figure={name}]').innerText")
+    return " ".join(text.split())
+
+
+def test_new_data_reaches_the_pages_without_a_build(
+    site: Site, browser: Chromium, tmp_path: Path
+) -> None:
+    """The marts gain a day; refresh_site_data (no build) puts it into a published site, and the
+    browser shows the new figures."""
+    published = tmp_path / "site"
+    shutil.copytree(site.build.output_dir, published, copy_function=os.link)
+    home = tmp_path / "home"
+    (home / "warehouse").mkdir(parents=True)
+    warehouse = shutil.copy(site.warehouse, home / "warehouse" / "analytics.duckdb")
+    add_a_day(warehouse)
+    old_manifest = json.loads((published / "data" / "manifest.json").read_text())
+    with serve(published) as url:
+        before = shown_figure(browser, url + "/", "mtd-net-revenue")
+        refresh = reports.refresh_site_data(
+            platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}), site_dir=published
+        )
+        print(refresh.describe(), f"(the build: {site.build.describe()})")
+        refreshed = Site(build=refresh, warehouse=warehouse)
+        (expected, today) = refreshed.sql(MONTH_TO_DATE_NET_REVENUE)
+        after = shown_figure(browser, url + "/", "mtd-net-revenue")
+        assert after != before
+        assert today.strftime("%B %Y") in after
+        assert figure(after.split(" is ")[1]) == pytest.approx(float(expected), abs=0.005)
+        (newest,) = refreshed.sql("select max(placed_at) from marts.fct_orders")
+        as_of = shown_figure(browser, url + "/real-time/", "as-of-time")
+        assert as_of == f"Data as of {newest:%H:%M} UTC"
+    assert refresh.data_only and refresh.pages == PAGES
+    # The site of the build, whose files the copy shared (hard links), is as it was.
+    assert prerendered_figure(site, "/", "mtd-net-revenue") == before
+    # A page that read the previous manifest a moment before the swap still finds its files.
+    for urls in old_manifest["renderedFiles"].values():
+        for url in urls:
+            assert (published / Path(url).relative_to("static")).is_file(), url
+
+
+@pytest.mark.parametrize("record", ["_app/version.json", reports.SITE_INPUTS_FILE])
+def test_a_site_that_is_not_this_build_needs_a_full_build(
+    site: Site, tmp_path: Path, record: str
+) -> None:
+    """Another build ran since (version.json), or pages changed since (the recorded inputs)."""
+    published = tmp_path / "site"
+    shutil.copytree(site.build.output_dir, published, copy_function=os.link)
+    (published / record).unlink()  # a hard link: replace it, do not write through
+    (published / record).write_text("another\n")
+    settings = platform.load("dev", {**os.environ, "SHOP_HOME": str(site.warehouse.parent.parent)})
+    with pytest.raises(reports.FullBuildNeeded):
+        reports.refresh_site_data(settings, site_dir=published)
+    index = (published / "index.html").read_bytes()
+    assert index == (site.build.output_dir / "index.html").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # nothing half-done left
+
+
+NOT_PROJECT = ("node_modules", ".evidence", "build", ".build-*")
+
+
+def test_site_inputs_are_pages_and_queries_not_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(
+        REPORTS_DIR, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*NOT_PROJECT)
+    )
+    monkeypatch.setattr(reports, "REPORTS_DIR", tmp_path)
+    digest = reports.site_inputs_digest()
+    (tmp_path / "sources" / "cost_model" / "summary.csv").write_text("other data\n")
+    (tmp_path / "sources" / "cost_model" / "connection.yaml").write_text("another warehouse\n")
+    assert reports.site_inputs_digest() == digest
+    for changed in ("pages/real-time.md", "sources/warehouse/freshness.sql", "package-lock.json"):
+        original = (tmp_path / changed).read_text()
+        (tmp_path / changed).write_text(original + "\n")
+        assert reports.site_inputs_digest() != digest, changed
+        (tmp_path / changed).write_text(original)
+    (tmp_path / "pages" / "new-page.md").write_text("# New\n")
+    assert reports.site_inputs_digest() != digest
