@@ -95,10 +95,10 @@ def reconcile_raw(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> l
     jobs that reconciled."""
     started = time.monotonic()
     reconciled, rows = [], {}
-    for job in jobs:
-        try:
-            results = reconcile.reconcile(settings, [job])
-        except reconcile.ReconciliationError as error:
+    for job, results in reconcile.reconcile_each(settings, jobs).items():
+        failures = [result for result in results if not result.ok]
+        if failures:
+            error = reconcile.ReconciliationError(failures)
             run_log.hold_back(meltano.source_of(job), f"ReconciliationError: {error}")
             continue
         reconciled.append(job)

@@ -93,12 +93,24 @@ def reconcile(
 ) -> list[TableReconciliation]:
     """Compare what the jobs (default: the daily jobs) load with their sources, each as of its
     last run; raise ReconciliationError naming every table that differs."""
+    results = [r for found in reconcile_each(settings, jobs, tables).values() for r in found]
+    failures = [result for result in results if not result.ok]
+    if failures:
+        raise ReconciliationError(failures)
+    return results
+
+
+def reconcile_each(
+    settings: Settings, jobs: Sequence[str] | None = None, tables: Iterable[str] | None = None
+) -> dict[str, list[TableReconciliation]]:
+    """Per job (default: the daily jobs), its tables compared with their sources, as of its last
+    run; a table that differs says so in its result (`ok`), nothing is raised."""
     jobs = list(jobs or settings.daily_jobs)
     wanted = set(tables) if tables is not None else None
-    results: list[TableReconciliation] = []
     sources = [meltano.source_of(job) for job in jobs]
     with ThreadPoolExecutor() as pool:  # each read starts Meltano: seconds
         watermarks = list(pool.map(lambda job: read_up_to(settings, job), jobs))
+    results: dict[str, list[TableReconciliation]] = {}
     with warehouse.connect(settings, sources) as raw:
         for job, source, as_of in zip(jobs, sources, watermarks, strict=True):
             declared = [
@@ -106,25 +118,23 @@ def reconcile(
                 for t in catalog.tables_of(source)
                 if t.name in meltano.job_tables(job) and (wanted is None or t.name in wanted)
             ]
+            found = results[job] = []
             if not declared:
                 continue
             if source == "postgres":
                 with shop_database.connect(settings.postgres) as shop:
-                    results += [_postgres_table(shop, raw, t, as_of.of(t.name)) for t in declared]
+                    found += [_postgres_table(shop, raw, t, as_of.of(t.name)) for t in declared]
             elif source == "stripe":
-                results += [_stripe_table(settings, raw, t, as_of.of(t.name)) for t in declared]
+                found += [_stripe_table(settings, raw, t, as_of.of(t.name)) for t in declared]
                 if any(t.shop_payments for t in declared):
                     with shop_database.connect(settings.postgres) as shop:
-                        results += [
+                        found += [
                             _shop_payments(shop, raw, t, as_of.of(t.name))
                             for t in declared
                             if t.shop_payments
                         ]
             else:
-                results += [_export_table(settings, raw, t, as_of.of(t.name)) for t in declared]
-    failures = [result for result in results if not result.ok]
-    if failures:
-        raise ReconciliationError(failures)
+                found += [_export_table(settings, raw, t, as_of.of(t.name)) for t in declared]
     return results
 
 

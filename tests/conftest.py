@@ -5,6 +5,7 @@ settings (environment dev) pointed at them."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,11 @@ import pytest
 
 from sandbox import postgres, services
 from sandbox.config import LocalShop, temporary_shop
+
+# Before any test module imports Prefect, which reads its settings then: its test servers never
+# phone home (nothing leaves 127.0.0.1).
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
 
 
 @contextmanager

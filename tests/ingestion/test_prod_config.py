@@ -14,31 +14,14 @@ from unittest import mock
 import jsonschema
 import pytest
 import yaml
+from env_example import example_environment
 
 from pipeline.meltano import MELTANO_PROJECT
 from pipeline.meltano import executable as meltano_executable
-from sandbox.config import REPO_ROOT
-
-ENV_EXAMPLE = REPO_ROOT / ".env.example"
 
 
 def _example_env() -> dict[str, str]:
-    """The variables .env.example sets, as the docs load it: sourced by bash (`set -a`)."""
-    printed = subprocess.run(
-        ["bash", "-c", 'set -a; . "$0"; env -0', str(ENV_EXAMPLE)],
-        env={},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    sourced = dict(item.split("=", 1) for item in printed.split("\0") if "=" in item)
-    declared = {
-        line.split("=", 1)[0]
-        for line in ENV_EXAMPLE.read_text().splitlines()
-        if line and not line.startswith("#")
-    }
-    assert declared <= set(sourced), f"lost when sourced: {declared - set(sourced)}"
-    return {name: sourced[name] for name in declared}
+    return example_environment()
 
 
 def _prod_env() -> dict[str, str]:
