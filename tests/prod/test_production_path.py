@@ -43,7 +43,7 @@ from pipeline import catalog, meltano
 from pipeline import settings as platform
 from pipeline.reports import REPORTS_DIR
 from pipeline.run_log import RunLog
-from sandbox import generator, inspect, services
+from sandbox import generator, inspect, postgres, services
 from sandbox.config import REPO_ROOT, LocalShop
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -88,6 +88,8 @@ class ProdRuns:
     states_after_daily: dict[str, dict]
     states_after_realtime: dict[str, dict]
     revenue_after_daily: tuple[object, object, Decimal, Decimal]  # first, last, marts, sources
+    deleted_order: int  # a paid order deleted at the source between the two runs
+    deleted_order_in_marts_before: int
     realtime_read: dict[str, int]  # rows tap-postgres read per table in the real-time run
     changed_since_daily: dict[str, int]  # source rows it had to read again, per table
     seconds: dict[str, float] = field(default_factory=dict)
@@ -202,6 +204,16 @@ def prod(shop_home: LocalShop, emulator: Emulator) -> Iterator[ProdRuns]:
             revenue = _net_revenue(shop, emulator)
 
             generator.simulate(shop, until=datetime.now(UTC))  # the shop lives on
+            deleted_order = _delete_a_paid_order(shop)
+            with emulator.connect("ANALYTICS") as conn:
+                (in_marts_before,) = (
+                    conn.cursor()
+                    .execute(
+                        "select count(*) from ANALYTICS.MARTS.FCT_ORDERS "
+                        f"where order_id = {deleted_order}"
+                    )
+                    .fetchone()
+                )
             changed = _changed_since(shop, settings, after_daily)
             mark = time.monotonic()
             realtime = realtime_orders(environment="prod", build_reports=False)
@@ -218,12 +230,24 @@ def prod(shop_home: LocalShop, emulator: Emulator) -> Iterator[ProdRuns]:
         site_dir=worker / "site",
         states_after_daily=after_daily,
         revenue_after_daily=revenue,
+        deleted_order=deleted_order,
+        deleted_order_in_marts_before=in_marts_before,
         states_after_realtime=stored_states(emulator),
         realtime_read=records_read(settings.log_dir / f"{realtime_job}.log", tap),
         changed_since_daily=changed,
         seconds=seconds,
     )
     print("\nprod path:", {k: round(v, 1) for k, v in seconds.items()})
+
+
+def _delete_a_paid_order(shop: LocalShop) -> int:
+    """A hard delete at the source (INCREMENTAL replication cannot see it)."""
+    with postgres.connect(shop, shop.shop_db, autocommit=True) as conn:
+        (order_id,) = conn.execute(
+            "delete from orders where order_id = (select min(order_id) from payments "
+            "where status = 'succeeded') returning order_id"
+        ).fetchone()
+    return order_id
 
 
 def _net_revenue(shop: LocalShop, emulator: Emulator) -> tuple[object, object, Decimal, Decimal]:
@@ -321,6 +345,21 @@ def test_the_realtime_run_resumed_from_the_bookmarks_stored_in_snowflake(prod: P
     print("rows read by the real-time run:", prod.realtime_read)
 
 
+def test_an_order_deleted_at_the_source_left_raw_and_the_marts(prod: ProdRuns) -> None:
+    order = prod.deleted_order
+    assert prod.deleted_order_in_marts_before == 1
+    assert prod.query(
+        f"select count(*) from ANALYTICS.MARTS.FCT_ORDERS where order_id = {order}"
+    ) == [(0,)]
+    assert prod.query(
+        f"select count(*) from RAW.POSTGRES.ORDERS where order_id = {order} "
+        "and _sdc_deleted_at is not null",
+        "RAW",
+    ) == [(1,)]
+    (marked,) = [d for name, _, _, d in prod.realtime.stages if name == "mark deletes"]
+    assert marked["postgres.orders"] == 1 and marked["postgres.payments"] >= 1
+
+
 def test_the_site_was_built_from_snowflake_and_shows_its_figures(prod: ProdRuns) -> None:
     queries = sorted((REPORTS_DIR / "sources" / "warehouse").glob("*.sql"))
     compared = 0
@@ -362,12 +401,14 @@ def schemas_written(statement: dict) -> set[str]:
     if not match:
         return set()
     parts = _parts(match.group(1))
-    session = [statement["database"] or "", statement["schema"] or ""]
+    database, schema = (statement["database"] or "").upper(), (statement["schema"] or "").upper()
     if re.match(r"\s*create\s+(?:or\s+replace\s+)?schema", statement["sql"], re.IGNORECASE):
-        full = [session[0], *parts][-2:]  # the schema itself
-    else:
-        full = (session + parts)[-3:][:2]
-    return {declared_name(".".join(full).upper())}
+        parts = [*parts, "(the schema)"]  # what it names is the schema itself
+    if len(parts) == 3:
+        database, schema = parts[0], parts[1]
+    elif len(parts) == 2:
+        schema = parts[0]
+    return {declared_name(f"{database}.{schema}")}
 
 
 def schemas_read(statement: dict, databases: set[str]) -> set[str]:
