@@ -122,8 +122,11 @@ def reconcile_each(
             if not declared:
                 continue
             if source == "postgres":
+                columns = raw.raw_columns("postgres")
                 with shop_database.connect(settings.postgres) as shop:
-                    found += [_postgres_table(shop, raw, t, as_of.of(t.name)) for t in declared]
+                    found += [
+                        _postgres_table(shop, raw, columns, t, as_of.of(t.name)) for t in declared
+                    ]
             elif source == "stripe":
                 found += [_stripe_table(settings, raw, t, as_of.of(t.name)) for t in declared]
                 if any(t.shop_payments for t in declared):
@@ -178,12 +181,15 @@ def _us(moment: datetime) -> int:
 
 
 def _postgres_table(
-    shop: psycopg.Connection, raw: Warehouse, table: SourceTable, as_of: datetime
+    shop: psycopg.Connection,
+    raw: Warehouse,
+    columns: dict[tuple[str, str], str],  # RAW's columns of the source: (table, column) -> type
+    table: SourceTable,
+    as_of: datetime,
 ) -> TableReconciliation:
     (key,) = table.primary_key
     source_relation = f"public.{table.name}"
     raw_relation = raw.raw_relation("postgres", table.name)
-    columns = raw.raw_columns("postgres")
     if not any(t == table.name for t, _ in columns):
         count = shop.execute(f"select count(*) from {source_relation}").fetchone()[0]
         return TableReconciliation(

@@ -136,3 +136,15 @@ def stripe_differences(shop: LocalShop) -> dict[str, dict[str, int]]:
         }  # fmt: skip
     conn.close()
     return differences
+
+
+def mart_net_revenue(shop: LocalShop, first: date, last: date) -> Decimal:
+    """Net revenue of the days first..last as marts.fct_daily_revenue has it."""
+    with analytics(shop) as conn:
+        row = conn.execute(
+            "select coalesce(sum(net_revenue), 0) from marts.fct_daily_revenue "
+            "where revenue_date between ? and ?",
+            [first, last],
+        ).fetchone()
+    assert row is not None
+    return Decimal(row[0])

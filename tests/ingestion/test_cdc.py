@@ -65,10 +65,16 @@ def test_the_slot_is_the_projects_and_its_wal_is_bounded(shop: LocalShop) -> Non
 
 def test_a_hard_delete_reaches_raw_and_leaves_the_marts(shop: LocalShop) -> None:
     settings = shop
+    built = transform.build(settings.platform(), select=["+fct_daily_revenue"])
+    assert built.ok, built.describe()
     with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
-        order_id = conn.execute(
-            "select order_id from payments where status = 'succeeded' order by order_id limit 1"
-        ).fetchone()[0]
+        order_id, day = conn.execute(
+            "select order_id, (placed_at at time zone 'UTC')::date from orders where order_id = "
+            "(select min(order_id) from payments where status = 'succeeded')"
+        ).fetchone()
+    revenue_before = inspect.mart_net_revenue(settings, day, day)
+    assert revenue_before == inspect.source_net_revenue(settings, day, day)
+    with postgres.connect(settings, settings.shop_db, autocommit=True) as conn:
         items = conn.execute(
             "select count(*) from order_items where order_id = %s", [order_id]
         ).fetchone()[0]
@@ -109,10 +115,14 @@ def test_a_hard_delete_reaches_raw_and_leaves_the_marts(shop: LocalShop) -> None
         assert result.deleted_at_source == 0, result.describe()  # none left behind
     assert results["orders"].deleted_in_raw == 1
 
-    built = transform.build(settings.platform(), select=["+fct_orders"])
+    built = transform.build(settings.platform(), select=["+fct_daily_revenue"])
     assert built.ok, built.describe()
     assert _in_marts(settings, order_id) == 0
     assert _in_marts(settings, neighbour) == 1
+    # The day's revenue lost the order, and equals the sources' to the cent.
+    revenue_after = inspect.mart_net_revenue(settings, day, day)
+    print(f"net revenue of {day}: {revenue_before} before, {revenue_after} after the delete")
+    assert revenue_after == inspect.source_net_revenue(settings, day, day) < revenue_before
 
 
 def test_the_slot_is_confirmed_up_to_what_raw_holds(shop: LocalShop) -> None:

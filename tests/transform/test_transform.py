@@ -12,7 +12,6 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -21,7 +20,7 @@ import pytest
 from pipeline import extract_load, transform
 from sandbox import generator, inspect, services
 from sandbox.config import REPO_ROOT, LocalShop
-from sandbox.inspect import source_net_revenue
+from sandbox.inspect import mart_net_revenue, source_net_revenue
 
 pytestmark = pytest.mark.integration
 
@@ -58,17 +57,6 @@ class Builds:
 def analytics(settings: LocalShop) -> duckdb.DuckDBPyConnection:
     """The marts, read-only (close it before dbt runs again: one writer per file)."""
     return duckdb.connect(str(settings.warehouse_dir / "analytics.duckdb"), read_only=True)
-
-
-def mart_net_revenue(settings: LocalShop, first: date, last: date) -> Decimal:
-    with analytics(settings) as conn:
-        row = conn.execute(
-            "select coalesce(sum(net_revenue), 0) from marts.fct_daily_revenue "
-            "where revenue_date between ? and ?",
-            [first, last],
-        ).fetchone()
-    assert row is not None
-    return row[0]
 
 
 def mart_days(settings: LocalShop) -> tuple[date, date]:
