@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.run_log import RUNS_DDL, STAGES_DDL
+from pipeline.run_log import HELD_BACK_DDL, RUNS_DDL, STAGES_DDL
 
 DAYS = 130
 ORDERS_PER_DAY = 40
@@ -118,6 +118,7 @@ def _pipeline_runs(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
     con.execute("create schema if not exists ops")
     con.execute(RUNS_DDL.format(runs="ops.pipeline_runs"))
     con.execute(STAGES_DDL.format(stages="ops.pipeline_stages"))
+    con.execute(HELD_BACK_DDL.format(held_back="ops.held_back"))
     con.execute(
         f"""
         insert into ops.pipeline_runs

@@ -295,6 +295,20 @@ def add_a_day(warehouse: Path) -> None:
         )
 
 
+HELD_BACK_REASON = "ExportValidationError: marketing_spend_2031-01-01.csv:2: spend='12O5.00'"
+
+
+def hold_back_marketing(warehouse: Path) -> None:
+    """What a run that could not load the marketing exports leaves in the run log."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "insert into ops.held_back values "
+            "('marketing', 'fct_marketing_performance', timestamp '2031-01-02 06:00:00', ?, 'r1'), "
+            "('marketing', 'stg_marketing__spend', timestamp '2031-01-02 06:00:00', ?, 'r1')",
+            [HELD_BACK_REASON, HELD_BACK_REASON],
+        )
+
+
 def shown_figure(browser: Chromium, url: str, name: str) -> str:
     browser.open(url)
     assert browser.log.failed == [] and browser.log.console_errors == [], browser.log
@@ -313,9 +327,12 @@ def test_new_data_reaches_the_pages_without_a_build(
     (home / "warehouse").mkdir(parents=True)
     warehouse = shutil.copy(site.warehouse, home / "warehouse" / "analytics.duckdb")
     add_a_day(warehouse)
+    hold_back_marketing(warehouse)
     old_manifest = json.loads((published / "data" / "manifest.json").read_text())
+    banner = "document.querySelector('[data-figure=held-back]')?.innerText ?? ''"
     with serve(published) as url:
         before = shown_figure(browser, url + "/", "mtd-net-revenue")
+        assert browser.evaluate(banner) == ""
         refresh = reports.refresh_site_data(
             platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}), site_dir=published
         )
@@ -329,6 +346,14 @@ def test_new_data_reaches_the_pages_without_a_build(
         (newest,) = refreshed.sql("select max(placed_at) from marts.fct_orders")
         as_of = shown_figure(browser, url + "/real-time/", "as-of-time")
         assert as_of == f"Data as of {newest:%H:%M} UTC"
+        # The pages say what is held back, since when and why.
+        browser.open(url + "/marketing/")
+        held_back = " ".join(browser.evaluate(banner).split())
+        assert held_back == (
+            "The marketing data is held back since 06:00 UTC on 2 January 2031: the latest "
+            "runs could not load it, so what is built from it (fct_marketing_performance) shows "
+            f"the last good load. Why: {HELD_BACK_REASON}"
+        )
     assert refresh.data_only and refresh.pages == PAGES
     # The site of the build, whose files the copy shared (hard links), is as it was.
     assert prerendered_figure(site, "/", "mtd-net-revenue") == before
