@@ -198,6 +198,8 @@ def test_networked_ci_plans_and_applies_with_a_current_terraform() -> None:
     major, minor, _ = (int(part) for part in version.split("."))
     assert (major, minor) >= (1, 5), "1.0.3 is only what installs offline"
     for job in ("terraform-plan", "terraform-apply"):
+        # TERRAFORM_SVC's network policy admits this runner's fixed addresses only.
+        assert flow["jobs"][job]["runs-on"] == "${{ vars.TERRAFORM_RUNNER || 'ubuntu-24.04' }}"
         (setup,) = [s for s in flow["jobs"][job]["steps"] if "setup-terraform" in s.get("uses", "")]
         assert setup["with"]["terraform_version"] == "${{ env.TERRAFORM_VERSION }}"
         assert "checks/setup.sh" not in "\n".join(run_steps(flow["jobs"][job]))
