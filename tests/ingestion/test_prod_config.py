@@ -136,6 +136,7 @@ def test_every_variable_the_prod_environment_reads_is_in_env_example() -> None:
         "DBT_TARGET", "SHOP_HOME", "SNOWFLAKE_ROLE", "SNOWFLAKE_WAREHOUSE", "SNOWFLAKE_DATABASE",
         "SNOWFLAKE_STAGING_DATABASE", "SNOWFLAKE_RAW_DATABASE", "SNOWFLAKE_PREFECT_USER",
         "SNOWFLAKE_PREFECT_ROLE", "SNOWFLAKE_PREFECT_WAREHOUSE", "SHOP_ENV_FILE",
+        "SNOWFLAKE_HOST", "SNOWFLAKE_PORT", "SNOWFLAKE_PROTOCOL",  # a private-link address
     }  # fmt: skip
     assert referenced, "the prod environment reads no variables?"
     assert referenced - optional <= documented, referenced - optional - documented
@@ -236,7 +237,7 @@ def test_with_env_passes_the_key_files_on_as_pem_text(worker_env: dict[str, str]
         == "snowflake_loader passphrase"
     )
     for name, value in sourced_example().items():
-        if not name.endswith(("_PRIVATE_KEY_PATH", "_PRIVATE_KEY_PASSPHRASE")):
+        if not name.endswith(("_PRIVATE_KEY", "_PRIVATE_KEY_PATH", "_PRIVATE_KEY_PASSPHRASE")):
             assert worker_env[name] == value, name
 
 
