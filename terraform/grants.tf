@@ -1,27 +1,48 @@
 # Every grant is made by SECURITYADMIN (MANAGE GRANTS) and expanded from platform.yaml: the
-# roles' read/write lists by database and the privileges behind "read" and "write". Nothing is
-# granted to PUBLIC, and no role gets ALL or OWNERSHIP.
+# roles' read/write lists by database or schema and the privileges behind "read" and "write".
+# Nothing is granted to PUBLIC, and no role gets ALL or OWNERSHIP.
 locals {
   access_levels = local.platform.access_levels
 
-  # "ROLE/DATABASE" => {role, database, level}; write wins over read.
+  # role => {"DATABASE.SCHEMA" => "read" | "write"}; write wins over read.
+  role_schema_levels = {
+    for role_key, role in local.platform.roles : role_key => merge(
+      { for schema in flatten([for entry in role.read : local.entry_schemas[entry]]) : schema => "read" },
+      { for schema in flatten([for entry in role.write : local.entry_schemas[entry]]) : schema => "write" },
+    )
+  }
+
+  # "ROLE/DATABASE" => {role, database, privileges}: USAGE on every database the role works in,
+  # and CREATE SCHEMA where it builds schemas of its own (creates_schemas_in).
   role_database_access = merge([
-    for role_key, role in local.platform.roles : {
-      for database in distinct(concat(role.read, role.write)) :
+    for role_key, schemas in local.role_schema_levels : {
+      for database in distinct(concat(
+        [for schema in keys(schemas) : split(".", schema)[0]],
+        lookup(local.platform.roles[role_key], "creates_schemas_in", []),
+      )) :
       "${role_key}/${database}" => {
         role     = role_key
         database = database
-        level    = contains(role.write, database) ? "write" : "read"
+        privileges = concat(local.access_levels.read.database, [
+          for creates_in in lookup(local.platform.roles[role_key], "creates_schemas_in", []) : "CREATE SCHEMA"
+          if creates_in == database
+        ])
       }
     }
   ]...)
 
-  # "ROLE/DATABASE.SCHEMA" => {role, database, schema, level}, for the data schemas only.
+  # "ROLE/DATABASE.SCHEMA" => {role, schema, level, privileges}: a writing role may create the
+  # object kinds in its `creates` list, nothing else.
   role_schema_access = merge([
-    for grant in values(local.role_database_access) : {
-      for schema_key, schema in local.data_schemas :
-      "${grant.role}/${schema_key}" => merge(grant, { schema = schema_key })
-      if schema.database == grant.database
+    for role_key, schemas in local.role_schema_levels : {
+      for schema, level in schemas : "${role_key}/${schema}" => {
+        role   = role_key
+        schema = schema
+        level  = level
+        privileges = concat(local.access_levels[level].schema, [
+          for kind in lookup(local.platform.roles[role_key], "creates", []) : "CREATE ${kind}" if level == "write"
+        ])
+      }
     }
   ]...)
 
@@ -37,11 +58,24 @@ locals {
     }
   ]...)
 
-  # Roles that write the governance database set the PII tag on the columns they create.
-  tag_appliers = {
-    for role_key, role in local.platform.roles : role_key => role
-    if contains(role.write, local.governance.database)
-  }
+  # The roles that build the PII columns (sees_pii) also set the PII tag on them.
+  tag_appliers = { for role_key, role in local.platform.roles : role_key => role if lookup(role, "sees_pii", false) }
+
+  # "ROLE/DATABASE_ROLE" => ...: database roles of the shared SNOWFLAKE database (ACCOUNT_USAGE).
+  snowflake_database_roles = merge([
+    for role_key, role in local.platform.roles : {
+      for database_role in lookup(role, "snowflake_database_roles", []) :
+      "${role_key}/${database_role}" => { role = role_key, database_role = database_role }
+    }
+  ]...)
+
+  # "USER/ROLE" => ...: each service user's default role and the other roles it may choose.
+  service_user_roles = merge([
+    for user_key, user in local.platform.service_users : {
+      for role in concat([user.role], lookup(user, "other_roles", [])) :
+      "${user_key}/${role}" => { user = user_key, role = role }
+    }
+  ]...)
 
   schema_fqn = { for key, schema in snowflake_schema.this : key => "${schema.database}.${schema.name}" }
 }
@@ -56,11 +90,11 @@ resource "snowflake_grant_account_role" "functional_role_to_sysadmin" {
 }
 
 resource "snowflake_grant_account_role" "service_user" {
-  for_each = snowflake_service_user.this
+  for_each = local.service_user_roles
   provider = snowflake.securityadmin
 
-  role_name = snowflake_account_role.this[local.platform.service_users[each.key].role].name
-  user_name = each.value.name
+  role_name = snowflake_account_role.this[each.value.role].name
+  user_name = snowflake_service_user.this[each.value.user].name
 }
 
 resource "snowflake_grant_privileges_to_account_role" "warehouse" {
@@ -80,7 +114,7 @@ resource "snowflake_grant_privileges_to_account_role" "database" {
   provider = snowflake.securityadmin
 
   account_role_name = snowflake_account_role.this[each.value.role].name
-  privileges        = local.access_levels[each.value.level].database
+  privileges        = each.value.privileges
   on_account_object {
     object_type = "DATABASE"
     object_name = snowflake_database.this[each.value.database].name
@@ -92,7 +126,7 @@ resource "snowflake_grant_privileges_to_account_role" "schema" {
   provider = snowflake.securityadmin
 
   account_role_name = snowflake_account_role.this[each.value.role].name
-  privileges        = local.access_levels[each.value.level].schema
+  privileges        = each.value.privileges
   on_schema {
     schema_name = local.schema_fqn[each.value.schema]
   }
@@ -143,4 +177,15 @@ resource "snowflake_grant_privileges_to_account_role" "pii_tag" {
     object_type = "TAG"
     object_name = local.pii_tag_fqn
   }
+}
+
+# ACCOUNT_USAGE through SNOWFLAKE's own database roles (the cost page): each grants SELECT on a
+# fixed set of views. IMPORTED PRIVILEGES on the SNOWFLAKE database would add query text, login
+# history and users.
+resource "snowflake_grant_database_role" "snowflake_database_role" {
+  for_each = local.snowflake_database_roles
+  provider = snowflake.securityadmin
+
+  database_role_name = "\"SNOWFLAKE\".\"${each.value.database_role}\""
+  parent_role_name   = snowflake_account_role.this[each.value.role].name
 }

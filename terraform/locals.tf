@@ -15,4 +15,11 @@ locals {
       for schema in database.schemas : "${database_key}.${schema}" => { database = database_key, name = schema }
     }
   ]...)
+
+  # What an entry of a role's read or write list stands for: a database (all its schemas) or
+  # one schema. An entry that names neither fails the plan here.
+  entry_schemas = merge(
+    { for database_key, database in local.platform.databases : database_key => [for schema in database.schemas : "${database_key}.${schema}"] },
+    { for key, schema in local.data_schemas : key => [key] },
+  )
 }

@@ -1,4 +1,5 @@
-# Monthly credit quotas derived from the budget: credits = USD / var.usd_per_credit.
+# Every monitor e-mails the people in var.monitor_notify_users at each notify threshold, before it
+# suspends anything. Monthly credit quotas derived from the budget: credits = USD / var.usd_per_credit.
 # The seed estimated ~$150/month; at $3.00/credit (Enterprise, on demand) that is 50 credits for
 # the account, split between the environments' budgets (environments/*.tfvars) and, within an
 # environment, between the warehouses by budget_share (platform.yaml).
@@ -21,6 +22,7 @@ resource "snowflake_resource_monitor" "warehouse" {
   start_timestamp = "IMMEDIATELY"
 
   notify_triggers           = local.triggers.notify
+  notify_users              = var.monitor_notify_users
   suspend_trigger           = local.triggers.suspend
   suspend_immediate_trigger = local.triggers.suspend_immediate
 }
@@ -50,6 +52,7 @@ resource "snowflake_resource_monitor" "account" {
   start_timestamp = "IMMEDIATELY"
 
   notify_triggers           = local.triggers.notify
+  notify_users              = var.monitor_notify_users
   suspend_trigger           = local.triggers.suspend
   suspend_immediate_trigger = local.triggers.suspend_immediate
 }

@@ -1,14 +1,62 @@
-# Network policy for the service users: sign-in only from the runners' addresses.
-resource "snowflake_network_policy" "service_users" {
+# Network access of the service users: one network rule and one network policy per user, so each
+# user signs in only from the network it works in (platform.yaml `network`: the worker host or
+# the CI runners, addresses in var.sign_in_cidrs). SECURITYADMIN owns rules, policies and users:
+# setting a network policy on a user takes ownership of both.
+locals {
+  governance_schema = "${local.governance.database}.${local.governance.schema}"
+}
+
+# The network rules live in the governance schema: SECURITYADMIN may use it and create them there.
+resource "snowflake_grant_privileges_to_account_role" "securityadmin_governance_database" {
   provider = snowflake.securityadmin
 
-  name            = "SERVICE_USERS${var.name_suffix}"
-  comment         = "Service users sign in only from the pipeline runners."
-  allowed_ip_list = var.service_user_allowed_cidrs
+  account_role_name = "SECURITYADMIN"
+  privileges        = ["USAGE"]
+  on_account_object {
+    object_type = "DATABASE"
+    object_name = snowflake_database.this[local.governance.database].name
+  }
+}
+
+resource "snowflake_grant_privileges_to_account_role" "securityadmin_governance_schema" {
+  provider = snowflake.securityadmin
+
+  account_role_name = "SECURITYADMIN"
+  privileges        = ["USAGE", "CREATE NETWORK RULE"]
+  on_schema {
+    schema_name = local.schema_fqn[local.governance_schema]
+  }
+}
+
+resource "snowflake_network_rule" "service_user" {
+  for_each = local.platform.service_users
+  provider = snowflake.securityadmin
+
+  database   = snowflake_schema.this[local.governance_schema].database
+  schema     = snowflake_schema.this[local.governance_schema].name
+  name       = "${local.user_names[each.key]}_SIGN_IN"
+  comment    = "Where ${local.user_names[each.key]} may sign in from: the ${each.value.network} network."
+  type       = "IPV4"
+  mode       = "INGRESS"
+  value_list = var.sign_in_cidrs[each.value.network]
+
+  depends_on = [
+    snowflake_grant_privileges_to_account_role.securityadmin_governance_database,
+    snowflake_grant_privileges_to_account_role.securityadmin_governance_schema,
+  ]
+}
+
+resource "snowflake_network_policy" "service_user" {
+  for_each = snowflake_network_rule.service_user
+  provider = snowflake.securityadmin
+
+  name                      = "${local.user_names[each.key]}_NETWORK"
+  comment                   = "${local.user_names[each.key]} signs in only from the ${local.platform.service_users[each.key].network} network."
+  allowed_network_rule_list = [each.value.fully_qualified_name]
 }
 
 # Tag-based PII masking. The masking policy is attached to the PII tag; dbt sets the tag (value
-# EMAIL, NAME, PHONE or ADDRESS) on the mart columns listed in platform.yaml (output pii_columns),
+# EMAIL, NAME, PHONE or ADDRESS) on the columns listed in platform.yaml (output pii_columns),
 # and from then on every role except the sees_pii ones reads masked values. Account-level
 # policy objects, hence ACCOUNTADMIN (APPLY MASKING POLICY).
 locals {
@@ -21,8 +69,8 @@ locals {
 resource "snowflake_masking_policy" "pii_string" {
   provider = snowflake.accountadmin
 
-  database = snowflake_schema.this["${local.governance.database}.${local.governance.schema}"].database
-  schema   = snowflake_schema.this["${local.governance.database}.${local.governance.schema}"].name
+  database = snowflake_schema.this[local.governance_schema].database
+  schema   = snowflake_schema.this[local.governance_schema].name
   name     = local.governance.pii_masking_policy
   comment  = "Masks PII-tagged text columns for every role but ${join(", ", local.pii_readers)}."
   argument {

@@ -88,23 +88,43 @@ variable "usd_per_credit" {
 }
 
 variable "service_user_public_keys" {
-  description = "RSA public key of each service user (MELTANO, DBT, EVIDENCE, PREFECT): the base64 body of the PEM, on one line. Public keys are not secrets."
-  type        = map(string)
+  description = "RSA public keys of each service user (MELTANO, DBT, EVIDENCE, PREFECT, DBT_CI) in its two slots, key_1 and key_2: the base64 body of the PEM, on one line, or \"\" for an empty slot. Two slots let a key be rotated without an outage. Public keys are not secrets."
+  type = map(object({
+    key_1 = string
+    key_2 = string
+  }))
 
   validation {
-    condition     = alltrue([for key in values(var.service_user_public_keys) : can(regex("^MII[A-Za-z0-9+/]+={0,2}$", key))])
-    error_message = "Each public key must be the base64 body of an RSA public key (starting with MII), without the BEGIN/END lines and newlines."
+    condition = alltrue([
+      for slots in values(var.service_user_public_keys) :
+      (slots.key_1 != "" || slots.key_2 != "") && alltrue([
+        for key in [slots.key_1, slots.key_2] : key == "" || can(regex("^MII[A-Za-z0-9+/]+={0,2}$", key))
+      ])
+    ])
+    error_message = "Each service user needs a key in key_1 or key_2; a key is the base64 body of an RSA public key (starting with MII), without the BEGIN/END lines and newlines."
   }
 }
 
-variable "service_user_allowed_cidrs" {
-  description = "Addresses the service users may sign in from (egress addresses of the runners)."
+variable "sign_in_cidrs" {
+  description = "Addresses each network signs in from (platform.yaml, service_users.<user>.network): `worker`, the egress addresses of the production worker host; `ci`, those of the runners of the pull-request workflows."
+  type        = map(list(string))
+
+  validation {
+    condition = length(var.sign_in_cidrs) > 0 && alltrue([
+      for cidrs in values(var.sign_in_cidrs) : length(cidrs) > 0 && alltrue([
+        for cidr in cidrs : can(cidrnetmask(cidr)) && cidr != "0.0.0.0/0"
+      ])
+    ])
+    error_message = "Give each network at least one IPv4 CIDR block, and not 0.0.0.0/0."
+  }
+}
+
+variable "monitor_notify_users" {
+  description = "Snowflake users (people, each with a verified e-mail address) whom every resource monitor e-mails at its notify thresholds, before it suspends a warehouse."
   type        = list(string)
 
   validation {
-    condition = length(var.service_user_allowed_cidrs) > 0 && alltrue([
-      for cidr in var.service_user_allowed_cidrs : can(cidrnetmask(cidr)) && cidr != "0.0.0.0/0"
-    ])
-    error_message = "Give at least one IPv4 CIDR block, and not 0.0.0.0/0."
+    condition     = length(var.monitor_notify_users) > 0 && alltrue([for user in var.monitor_notify_users : can(regex("^[A-Z][A-Z0-9_.@-]*$", user))])
+    error_message = "Name at least one user, in upper case as Snowflake stores user names."
   }
 }

@@ -89,31 +89,158 @@ def test_snowflake_jobs_run_only_with_secrets() -> None:
         assert check["env"] == {"SNOWFLAKE_ACCOUNT": "${{ secrets.SNOWFLAKE_ACCOUNT }}"}
         guarded = [job for job in jobs.values() if job.get("if") == SNOWFLAKE_GUARD]
         assert guarded, name
-    pull_request = workflow("pull-request.yml")["jobs"]
-    assert pull_request["terraform-plan"]["if"] == SNOWFLAKE_GUARD
-    assert pull_request["dbt-slim-ci"]["if"] == SNOWFLAKE_GUARD
-    slim = pull_request["dbt-slim-ci"]
+    assert workflow("main.yml")["jobs"]["terraform-plan"]["if"] == SNOWFLAKE_GUARD
+    slim = workflow("pull-request.yml")["jobs"]["dbt-slim-ci"]
+    assert slim["if"] == SNOWFLAKE_GUARD
     assert slim["env"]["DBT_SCHEMA_PREFIX"] == "PR_${{ github.event.number }}_"
     assert "state:modified+ --defer --state" in "\n".join(run_steps(slim))
 
 
-def test_main_applies_after_approval_then_deploys() -> None:
+PLATFORM = yaml.safe_load((REPO_ROOT / "terraform" / "platform.yaml").read_text())
+
+
+def secrets_of(job: dict) -> set[str]:
+    """Every secret a job receives: in its env, its steps' env and inputs, or its scripts."""
+    return set(re.findall(r"secrets\.(\w+)", yaml.safe_dump(job)))
+
+
+def pull_request_workflows() -> list[str]:
+    names = []
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        events = triggers(workflow(path.name))
+        assert "pull_request_target" not in events, f"{path.name}: fork code with secrets"
+        if "pull_request" in events:
+            names.append(path.name)
+    return names
+
+
+def test_no_pull_request_job_receives_a_production_write_or_admin_secret() -> None:
+    """Pull-request code runs with what its jobs receive. The only Snowflake keys allowed there
+    are those of service users that sign in from the CI network, whose roles write nothing of
+    production; Terraform's key (ACCOUNTADMIN) and the production users' keys never."""
+    ci_users = {key for key, user in PLATFORM["service_users"].items() if user["network"] == "ci"}
+    for key in ci_users:
+        role = PLATFORM["roles"][PLATFORM["service_users"][key]["role"]]
+        assert role["write"] == [] and not role.get("snowflake_database_roles"), key
+    allowed = {"SNOWFLAKE_ACCOUNT"} | {
+        f"{key}_{suffix}"
+        for key in ci_users
+        for suffix in ("PRIVATE_KEY", "PRIVATE_KEY_PASSPHRASE")
+    }
+    assert pull_request_workflows() == ["pr-cleanup.yml", "pull-request.yml"]
+    received = set()
+    for name in pull_request_workflows():
+        for job_name, job in workflow(name)["jobs"].items():
+            extra = secrets_of(job) - allowed
+            assert not extra, f"{name}: job {job_name} receives {sorted(extra)}"
+            received |= secrets_of(job)
+    assert received == allowed  # slim CI and the cleanup do sign in, as the CI user
+
+
+def test_terraform_keys_are_environment_secrets_of_main() -> None:
+    """A repository secret reaches any workflow a pull request edits; an environment secret only
+    the jobs of that environment, which accepts main alone (docs/production.md, step 7)."""
+    for name in ("main.yml", "pull-request.yml", "pr-cleanup.yml"):
+        for job_name, job in workflow(name)["jobs"].items():
+            if any(secret.startswith("TERRAFORM_") for secret in secrets_of(job)):
+                assert name == "main.yml", f"{name}: {job_name} receives Terraform's key"
+                assert job.get("environment") in ("production-plan", "production"), job_name
+
+
+def test_jobs_signing_in_as_the_ci_user_run_where_its_network_rule_admits() -> None:
+    for name in pull_request_workflows():
+        for job_name, job in workflow(name)["jobs"].items():
+            if secrets_of(job) - {"SNOWFLAKE_ACCOUNT"}:
+                assert job["runs-on"] == "${{ vars.SNOWFLAKE_CI_RUNNER || 'ubuntu-24.04' }}", (
+                    job_name
+                )
+                assert job["env"]["SNOWFLAKE_USER"] == "DBT_CI_SVC"
+                assert job["env"]["SNOWFLAKE_ROLE"] == PLATFORM["service_users"]["DBT_CI"]["role"]
+
+
+def test_slim_ci_takes_the_manifest_main_kept_whatever_else_failed() -> None:
+    script = "\n".join(run_steps(workflow("pull-request.yml")["jobs"]["dbt-slim-ci"]))
+    assert "actions/artifacts?name=dbt-prod-manifest" in script
+    assert '.workflow_run.head_branch == "main"' in script
+    assert ".workflow_run.head_repository_id == .workflow_run.repository_id" in script
+    assert "--status success" not in script
+
+
+def test_main_applies_the_plan_the_reviewer_saw() -> None:
     flow = workflow("main.yml")
     assert triggers(flow) == {"push": {"branches": ["main"]}}
-    jobs = flow["jobs"]
-    assert jobs["terraform-apply"]["environment"] == "production"
-    assert (
-        "terraform apply -input=false -no-color prod.tfplan"
-        in run_steps(jobs["terraform-apply"])[-1]
-    )
-    assert jobs["deploy"]["needs"] == jobs["reports"]["needs"] == "terraform-apply"
     assert flow["concurrency"] == {"group": "production", "cancel-in-progress": False}
-    uploads = [
-        s["with"]["name"]
-        for s in jobs["reports"]["steps"]
-        if "upload-artifact" in s.get("uses", "")
+    jobs = flow["jobs"]
+    plan, apply = jobs["terraform-plan"], jobs["terraform-apply"]
+    plan_script = "\n".join(run_steps(plan))
+    assert "-out=prod.tfplan" in plan_script
+    assert (
+        "terraform show -no-color prod.tfplan" in plan_script
+        and "GITHUB_STEP_SUMMARY" in plan_script
+    )
+    uploaded = [s["with"] for s in plan["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert [u["name"] for u in uploaded] == ["terraform-plan-prod"]
+    assert "terraform/prod.tfplan" in uploaded[0]["path"]
+    assert apply["needs"] == "terraform-plan" and apply["environment"] == "production"
+    downloaded = [
+        s["with"]["name"] for s in apply["steps"] if "download-artifact" in s.get("uses", "")
     ]
-    assert uploads == ["report-site"]
+    assert downloaded == ["terraform-plan-prod"]
+    apply_script = "\n".join(run_steps(apply))
+    assert "terraform apply -input=false -no-color prod.tfplan" in apply_script
+    assert "terraform plan" not in apply_script  # applies the saved plan, nothing newer
+    assert jobs["deploy"]["needs"] == "terraform-apply"
+
+
+def test_networked_ci_plans_and_applies_with_a_current_terraform() -> None:
+    flow = workflow("main.yml")
+    version = flow["env"]["TERRAFORM_VERSION"]
+    major, minor, _ = (int(part) for part in version.split("."))
+    assert (major, minor) >= (1, 5), "1.0.3 is only what installs offline"
+    for job in ("terraform-plan", "terraform-apply"):
+        # TERRAFORM_SVC's network policy admits this runner's fixed addresses only.
+        assert flow["jobs"][job]["runs-on"] == "${{ vars.TERRAFORM_RUNNER || 'ubuntu-24.04' }}"
+        (setup,) = [s for s in flow["jobs"][job]["steps"] if "setup-terraform" in s.get("uses", "")]
+        assert setup["with"]["terraform_version"] == "${{ env.TERRAFORM_VERSION }}"
+        assert "checks/setup.sh" not in "\n".join(run_steps(flow["jobs"][job]))
+    # The code itself still validates with the offline 1.0.3 (tests/terraform).
+    assert '">= 1.0.3, < 2.0.0"' in (REPO_ROOT / "terraform" / "versions.tf").read_text()
+
+
+def test_no_workflow_keeps_the_site_built_from_production() -> None:
+    """The report site holds the business's figures: it stays on the worker host, behind sign-in.
+    Only the PR preview, built from the tests' fixture, is an artifact."""
+    for name in ("main.yml", "pull-request.yml", "pr-cleanup.yml"):
+        for job_name, job in workflow(name)["jobs"].items():
+            for step in job.get("steps", []):
+                if "upload-artifact" in step.get("uses", ""):
+                    assert "reports/build" not in step["with"]["path"] or (
+                        name == "pull-request.yml" and job_name == "reports"
+                    ), f"{name}: {job_name} uploads the site"
+    preview = "\n".join(run_steps(workflow("pull-request.yml")["jobs"]["reports"]))
+    assert "marts_fixture" in preview and "SHOP_WAREHOUSE" not in preview
+
+
+def test_main_deploys_a_release_beside_the_running_one() -> None:
+    """No `./run setup` (Debian packages, a PostgreSQL server) on the production worker, and
+    nothing changed under a running flow: a new release, checked, then made current."""
+    deploy = workflow("main.yml")["jobs"]["deploy"]
+    scripts = run_steps(deploy)
+    script = "\n".join(scripts)
+    assert "./run setup" not in script and "apt-get" not in script
+    install = next(i for i, s in enumerate(scripts) if "deploy/release install" in s)
+    checks = next(i for i, s in enumerate(scripts) if "meltano --cwd meltano run --dry-run" in s)
+    activate = next(i for i, s in enumerate(scripts) if "deploy/release activate" in s)
+    assert install < checks < activate
+    for line in script.replace("\\\n", " ").splitlines():  # a command continued over lines
+        if re.search(r"\.venv/bin/(meltano|dbt|prefect|shop)\b", line):
+            assert "deploy/with-env" in line, line
+    # setup-worker installs the platform only: no Debian package, no sudo.
+    worker = re.search(r"\nsetup_worker\(\) \{\n(.*?)\n\}\n", (REPO_ROOT / "run").read_text(), re.S)
+    assert worker and "install_python_environment --no-dev" in worker.group(1)
+    assert not re.search(
+        r"install_debian_packages|install_node|as_root|apt-get|sudo", worker.group(1)
+    )
 
 
 def test_main_deploys_the_prod_deployments_and_builds_the_prod_marts() -> None:
@@ -124,6 +251,26 @@ def test_main_deploys_the_prod_deployments_and_builds_the_prod_marts() -> None:
     prod = [d["name"] for d in prod]
     assert "prefect --no-prompt deploy " + " ".join(f"--name {name}" for name in prod) in deploy
     assert ".venv/bin/shop --environment prod transform" in deploy
+
+
+def test_prod_runs_start_in_the_current_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process worker runs a flow with its own Python unless told otherwise: each prod run
+    starts with the venv of the release SHOP_REPO_ROOT points at, resolved at `prefect deploy`."""
+    from prefect.utilities.templating import apply_values
+
+    monkeypatch.setenv("SHOP_REPO_ROOT", "/opt/shop-analytics/current")
+    project = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
+    for deployment in project["deployments"]:
+        if deployment["parameters"]["environment"] != "prod":
+            continue
+        resolved = apply_values(deployment, os.environ, remove_notset=False)
+        assert resolved["work_pool"]["job_variables"]["command"] == (
+            "/opt/shop-analytics/current/.venv/bin/python -m prefect.engine"
+        )
+    pull = apply_values(project["pull"], os.environ, remove_notset=False)
+    assert pull[0]["prefect.deployments.steps.set_working_directory"]["directory"] == (
+        "/opt/shop-analytics/current"
+    )
 
 
 def test_actions_are_pinned_to_a_version() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 # The helpers next to this file have unique names (tf_offline, tf_policy): importable whatever
 # other conftest modules the whole suite loads.
@@ -90,10 +91,12 @@ def public_keys_tfvars(checks_venv: Path, tmp_path_factory: pytest.TempPathFacto
         capture_output=True,
         text=True,
     ).stdout.strip()
-    users = ("MELTANO", "DBT", "EVIDENCE", "PREFECT")
+    users = yaml.safe_load((TERRAFORM_DIR / "platform.yaml").read_text())["service_users"]
     path = tmp_path_factory.mktemp("keys") / "keys.tfvars"
     path.write_text(
-        "service_user_public_keys = {\n" + "".join(f'  {u} = "{key}"\n' for u in users) + "}\n"
+        "service_user_public_keys = {\n"
+        + "".join(f'  {user} = {{ key_1 = "{key}", key_2 = "" }}\n' for user in users)
+        + "}\n"
     )
     return path
 

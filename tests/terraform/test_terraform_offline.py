@@ -113,12 +113,13 @@ def test_variable_validation_rejects_bad_input(
     bad_values = {
         "environment": ("qa", 'must be "dev" or "prod"'),
         "name_suffix": ("-dev", "name suffix must be empty or an underscore"),
-        "service_user_allowed_cidrs": ('["0.0.0.0/0"]', "not 0.0.0.0/0"),
+        "sign_in_cidrs": ('{worker=["0.0.0.0/0"]}', "not 0.0.0.0/0"),
         "usd_per_credit": ("0", "price of a credit"),
         "service_user_public_keys": (
-            '{MELTANO="-----BEGIN PUBLIC KEY-----"}',
+            '{MELTANO={key_1="-----BEGIN PUBLIC KEY-----", key_2=""}}',
             "base64 body of an RSA public key",
         ),
+        "monitor_notify_users": ("[]", "Name at least one user"),
     }
     result = terraform.run(
         workdir,
@@ -134,21 +135,36 @@ def test_variable_validation_rejects_bad_input(
         assert error in output, result.output
 
 
+def test_a_service_user_needs_a_key_in_one_slot(terraform: Terraform, workdir: Path) -> None:
+    result = terraform.run(
+        workdir,
+        "plan",
+        "-refresh=false",
+        "-var-file=environments/dev.tfvars",
+        '-var=service_user_public_keys={MELTANO={key_1="", key_2=""}}',
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "needs a key in key_1 or key_2" in " ".join(result.output.split())
+
+
 # Resource count of the placeholder plan, per environment. prod adds the account monitor and
 # the account setting that points at it.
 EXPECTED_COUNTS = {
     "dev": {
         "snowflake_database": 3,
-        "snowflake_schema": 8,
+        "snowflake_schema": 10,
         "snowflake_warehouse": 3,
         "snowflake_resource_monitor": 3,
-        "snowflake_account_role": 3,
-        "snowflake_service_user": 4,
-        "snowflake_network_policy": 1,
+        "snowflake_account_role": 6,
+        "snowflake_service_user": 5,
+        "snowflake_network_rule": 5,
+        "snowflake_network_policy": 5,
         "snowflake_masking_policy": 1,
         "snowflake_tag": 1,
-        "snowflake_grant_account_role": 7,
-        "snowflake_grant_privileges_to_account_role": 73,
+        "snowflake_grant_account_role": 12,
+        "snowflake_grant_database_role": 2,
+        "snowflake_grant_privileges_to_account_role": 155,
     },
 }
 EXPECTED_COUNTS["prod"] = {

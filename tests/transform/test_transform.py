@@ -8,6 +8,7 @@ The module runs a shop of its own (PostgreSQL, Stripe sandbox, RAW files in a pr
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from pipeline import extract_load, transform
 from sandbox import generator, inspect, services
@@ -196,41 +198,129 @@ def test_incremental_build_after_a_day_equals_a_full_refresh(builds: Builds) -> 
     )
 
 
-def test_the_snowflake_adapter_builds_the_project_on_fakesnow(
-    builds: Builds, tmp_path: Path
-) -> None:
-    """dbt-snowflake against fakesnow, in its own venv (fakesnow needs duckdb 2): a first build,
-    then a second one of the incremental models and snapshots (merge paths)."""
-    subprocess.run([str(FAKESNOW_DIR / "setup.sh")], check=True, timeout=600)
+@dataclass(frozen=True)
+class FakesnowBuild:
+    work_dir: Path  # target/ (run_results, manifest, compiled SQL) and fakesnow/ (the databases)
+    run_results: dict
 
-    def build_on_fakesnow(*dbt_args: str) -> dict:
+    def build(self, raw_dir: Path, *dbt_args: str) -> dict:
         command = [
             str(FAKESNOW_DIR / ".venv" / "bin" / "python"),
             str(FAKESNOW_DIR / "build_on_fakesnow.py"),
-            *("--raw-dir", str(builds.settings.warehouse_dir)),
-            *("--work-dir", str(tmp_path)),
+            *("--raw-dir", str(raw_dir)),
+            *("--work-dir", str(self.work_dir)),
             *dbt_args,
         ]
-        result = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
         tail = "\n".join(result.stdout.splitlines()[-30:])
         assert result.returncode == 0, tail
-        return json.loads((tmp_path / "target" / "run_results.json").read_text())
+        return json.loads((self.work_dir / "target" / "run_results.json").read_text())
 
+
+@pytest.fixture(scope="module")
+def fakesnow_build(
+    builds: Builds, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FakesnowBuild]:
+    """dbt-snowflake against fakesnow, in its own venv (fakesnow needs duckdb 2): a first build
+    of the whole project."""
+    subprocess.run([str(FAKESNOW_DIR / "setup.sh")], check=True, timeout=600)
+    build = FakesnowBuild(tmp_path_factory.mktemp("fakesnow-build"), {})
+    run_results = build.build(builds.settings.warehouse_dir, "build")
+    yield FakesnowBuild(build.work_dir, run_results)
+
+
+def test_the_snowflake_adapter_builds_the_project_on_fakesnow(
+    builds: Builds, fakesnow_build: FakesnowBuild
+) -> None:
+    """A first build, then a second one of the incremental models and snapshots (merge paths)."""
     # warn: the payments reconciliation flags the charge of the order deleted above
-    first = build_on_fakesnow("build")
-    statuses = {r["unique_id"]: r["status"] for r in first["results"]}
+    statuses = {r["unique_id"]: r["status"] for r in fakesnow_build.run_results["results"]}
     assert set(statuses.values()) <= {"success", "pass", "warn"}
     assert sum(uid.startswith("model.") for uid in statuses) >= 30
     assert sum(uid.startswith("unit_test.") for uid in statuses) >= 5
 
-    second = build_on_fakesnow(
-        "build", "--select", "config.materialized:incremental", "config.materialized:snapshot"
+    second = fakesnow_build.build(
+        builds.settings.warehouse_dir,
+        "build",
+        "--select",
+        "config.materialized:incremental",
+        "config.materialized:snapshot",
     )
     assert {r["status"] for r in second["results"]} <= {"success", "pass", "warn"}
     assert any(r["unique_id"].startswith("snapshot.") for r in second["results"])
+
+
+def test_unit_test_fixtures_give_snowflake_json_not_json_text(
+    fakesnow_build: FakesnowBuild,
+) -> None:
+    """A VARIANT fixture value must reach Snowflake parsed: `cast('[...]' as variant)` is a
+    VARIANT string, which `lateral flatten` unnests to nothing on a real account (the emulator
+    parses it, so the unit test would pass here and fail there)."""
+    compiled = [
+        path.read_text()
+        for path in (fakesnow_build.work_dir / "target" / "run").rglob("*.sql")
+        if "unit_tests.yml" in str(path)
+    ]
+    assert any("try_parse_json('[" in sql for sql in compiled), "no JSON fixture was compiled?"
+    for sql in compiled:
+        assert not re.search(r"cast\('[^']*' as (variant|object|array)\)", sql, re.I), sql
+
+
+def _personal_values(settings: LocalShop) -> dict[str, list[str]]:
+    """The customers' emails and names as the sources hold them (RAW, unmasked)."""
+    with duckdb.connect(str(inspect.raw_file(settings, "postgres")), read_only=True) as raw:
+        rows = raw.execute(
+            "select lower(email), first_name, last_name from postgres.customers"
+        ).fetchall()
+    return {
+        "emails": sorted({email for email, _, _ in rows if email}),
+        "names": sorted({name for _, *names in rows for name in names if name}),
+    }
+
+
+def test_no_role_that_sees_pii_masked_reads_an_untagged_pii_column(
+    builds: Builds, fakesnow_build: FakesnowBuild
+) -> None:
+    """On Snowflake the models pass PII through (macros/pii.sql) and the masking policy masks
+    tagged columns only. Every text column of the relations a masked role reads (REPORTER:
+    ANALYTICS, snapshots included) that holds a customer's email or name must be tagged."""
+    platform = yaml.safe_load((REPO_ROOT / "terraform" / "platform.yaml").read_text())
+    readable = {
+        schema.upper()
+        for role in platform["roles"].values()
+        if not role.get("sees_pii")
+        for entry in role["read"] + role["write"]
+        if entry.startswith("ANALYTICS")
+        for schema in (
+            [entry.partition(".")[2]]
+            if "." in entry
+            else platform["databases"]["ANALYTICS"]["schemas"]
+        )
+    }
+    assert {"MARTS", "SNAPSHOTS"} <= readable
+    found = json.loads(
+        subprocess.run(
+            [
+                str(FAKESNOW_DIR / ".venv" / "bin" / "python"),
+                str(REPO_ROOT / "tests" / "transform" / "pii_on_emulator.py"),
+                str(fakesnow_build.work_dir / "fakesnow"),
+                "ANALYTICS",
+            ],
+            input=json.dumps(_personal_values(builds.settings)),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        ).stdout
+    )
+    holding_pii = {f"{s}.{t}.{c}".upper() for s, t, c in found if s.upper() in readable}
+    assert {"MARTS.DIM_CUSTOMERS.EMAIL", "SNAPSHOTS.CUSTOMERS_SNAPSHOT.EMAIL"} <= holding_pii
+    manifest = json.loads((fakesnow_build.work_dir / "target" / "manifest.json").read_text())
+    tagged = {
+        f"{node['schema']}.{node['alias']}.{column['name']}".upper()
+        for node in manifest["nodes"].values()
+        if "set_pii_tags()" in " ".join(hook["sql"] for hook in node["config"].get("post-hook", []))
+        for column in node["columns"].values()
+        if (column.get("config", {}).get("meta") or column.get("meta") or {}).get("pii")
+    }
+    assert holding_pii <= tagged, f"PII in untagged columns: {sorted(holding_pii - tagged)}"
