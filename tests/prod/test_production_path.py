@@ -17,13 +17,17 @@ run — target-snowflake's own stage COPY/MERGE SQL (emulator_hooks/target_snowf
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import re
+import subprocess
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -135,46 +139,49 @@ def create_what_terraform_creates(emulator: Emulator) -> None:
 
 
 def prod_environment(shop: LocalShop, emulator: Emulator, worker: Path) -> dict[str, str]:
-    """.env.example's variables with the account, keys and sources pointed at the emulator and
-    the local shop; everything else (users, roles, warehouses, databases) as documented."""
+    """The worker's environment as production makes it: a .env written from .env.example with
+    the account, the key files and the sources pointed at the emulator and the local shop
+    (users, roles, warehouses, databases as documented), read by deploy/with-env."""
     example = example_environment()
-    pem = private_key_pem()
     key_file = worker / "service_user_rsa_key.p8"
-    key_file.write_text(pem)
+    key_file.write_text(private_key_pem())
     key_file.chmod(0o600)
-    local_sources = {k: v for k, v in shop.platform_variables().items() if k != "SHOP_HOME"}
-    keys = {
-        "SNOWFLAKE_LOADER_PRIVATE_KEY_PATH": str(key_file),
-        "SNOWFLAKE_PRIVATE_KEY_PATH": str(key_file),
-        "SNOWFLAKE_PREFECT_PRIVATE_KEY_PATH": str(key_file),
-        "MELTANO_STATE_BACKEND_SNOWFLAKE_PRIVATE_KEY": pem,
-        "EVIDENCE_SOURCE__warehouse__private_key": pem,
-        "EVIDENCE_SOURCE__costs__private_key": pem,
-    }
-    account = {
-        "SNOWFLAKE_ACCOUNT": emulator.account,
-        "EVIDENCE_SOURCE__warehouse__account": emulator.account,
-        "EVIDENCE_SOURCE__costs__account": emulator.account,
-        "MELTANO_STATE_BACKEND_URI": example["MELTANO_STATE_BACKEND_URI"].replace(
-            example["SNOWFLAKE_ACCOUNT"], emulator.account
-        ),
-    }
-    ours = {**local_sources, **keys, **account}
-    # Production's Stripe is the API's default address; the sandbox's is the one variable more.
-    documented = set(example) | {"STRIPE_API_BASE"}
-    assert set(ours) <= documented, f"not in .env.example: {set(ours) - documented}"
-    # The Prefect server is the test harness's.
-    kept = {k: v for k, v in example.items() if not k.startswith("PREFECT_")}
-    return {
-        **kept,
-        **ours,
-        **emulator.meltano_environment(),
+    documented = {
+        **{k: v for k, v in shop.platform_variables().items() if k != "MARKETING_EXPORTS_URL"},
+        "MARKETING_EXPORTS_URL": str(shop.marketing_dir),
         "SHOP_HOME": str(worker),
         "SHOP_SITE_DIR": str(worker / "site"),
         "MELTANO_BATCH_DIR": str(worker / "batches"),
+        "SNOWFLAKE_ACCOUNT": emulator.account,
+        "MELTANO_STATE_BACKEND_URI": example["MELTANO_STATE_BACKEND_URI"].replace(
+            example["SNOWFLAKE_ACCOUNT"], emulator.account
+        ),
+        **{name: str(key_file) for name in example if name.endswith("_PRIVATE_KEY_PATH")},
+    }
+    # Production's Stripe is the API's default address: the sandbox's is not in .env.example.
+    undocumented = set(documented) - set(example) - {"STRIPE_API_BASE"}
+    assert not undocumented, f"not in .env.example: {undocumented}"
+    test_only = {
+        **emulator.meltano_environment(),  # the emulator's address, the hooks' switch
         "SNOWFLAKE_STAGING_DATABASE": EMULATED_NAMES["STAGING"],
         "NODE_OPTIONS": f"--require {PRELOAD}",
     }
+    values = {
+        # The Prefect server is the test harness's.
+        **{k: v for k, v in example.items() if not k.startswith("PREFECT_")},
+        **documented,
+        **test_only,
+    }
+    env_file = worker / ".env"
+    env_file.write_text("".join(f"{name}='{value}'\n" for name, value in values.items()))
+    printed = subprocess.run(
+        [str(REPO_ROOT / "deploy" / "with-env"), "env", "-0"],
+        env={**os.environ, "SHOP_ENV_FILE": str(env_file)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(entry.split("=", 1) for entry in printed.split("\0") if "=" in entry)
 
 
 @pytest.fixture(scope="module")
@@ -361,6 +368,8 @@ def test_an_order_deleted_at_the_source_left_raw_and_the_marts(prod: ProdRuns) -
 
 
 def test_the_site_was_built_from_snowflake_and_shows_its_figures(prod: ProdRuns) -> None:
+    """Every source query's rows in the built site equal the same query's rows on Snowflake
+    (as Evidence keeps values: numbers as doubles, times as UTC instants)."""
     queries = sorted((REPORTS_DIR / "sources" / "warehouse").glob("*.sql"))
     compared = 0
     with prod.emulator.connect("ANALYTICS", "MARTS") as conn:
@@ -369,12 +378,104 @@ def test_the_site_was_built_from_snowflake_and_shows_its_figures(prod: ProdRuns)
             names = [column.name.lower() for column in cursor.description]
             expected = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
             shown = prod.site_rows("warehouse", query.stem)
-            assert len(shown) == len(expected), query.stem
+            assert as_compared(shown) == as_compared(expected), query.stem
             compared += len(shown)
     assert compared > 0
     shown = prod.site_rows("warehouse", "daily_revenue")
     *_, marts, _ = prod.revenue_after_daily
     assert round(Decimal(sum(row["net_revenue"] for row in shown)), 2) == marts
+
+
+def comparable(value: Any) -> Any:
+    """A value as Evidence keeps it: numbers as doubles, dates and times as UTC instants (ms)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Decimal | int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        if value.tzinfo:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    raise AssertionError(f"unexpected value {value!r}")
+
+
+def as_compared(rows: list[dict[str, Any]]) -> list[tuple]:
+    return sorted(
+        (tuple((name, comparable(row[name])) for name in sorted(row)) for row in rows), key=repr
+    )
+
+
+# -- the emulator's results for Evidence's Node driver ------------------------------------------
+EDGE_VALUES = """
+select
+    9223372036854775807::number(38, 0) as biggest_integer,
+    1234.50::number(18, 2) as money,
+    -0.01::number(18, 2) as small_refund,
+    null::number(18, 2) as no_money,
+    '2024-02-29'::date as leap_day,
+    '1969-12-31 23:59:59.5'::timestamp_ntz as before_epoch,
+    '2024-02-29 13:14:15.123456'::timestamp_ntz as placed_at,
+    null::timestamp_ntz as never,
+    '2024-02-29 13:14:15.123456+00:00'::timestamp_tz as placed_at_tz,
+    true as is_paid,
+    false as is_refunded,
+    'Café «crème» ☕ 東京 🎉' as product_name,
+    1.5::float as ratio,
+    '12:34:56.5'::time as at_time
+"""
+# What Snowflake writes for those in a JSON rowset (timestamps with fakesnow's scale, 9).
+EDGE_VALUES_JSON = [
+    "9223372036854775807",
+    "1234.50",
+    "-0.01",
+    None,
+    str((date(2024, 2, 29) - date(1970, 1, 1)).days),
+    "-0.500000000",
+    "1709212455.123456000",
+    None,
+    "1709212455.123456000 1440",
+    "1",
+    "0",
+    "Café «crème» ☕ 東京 🎉",
+    "1.5",
+    "45296.500000000",
+]
+
+
+def snowflake_request(emulator: Emulator, path: str, data: dict, token: str = "") -> dict:
+    """One request of the Snowflake REST protocol, as the drivers send it."""
+    request = urllib.request.Request(
+        f"{emulator.protocol}://{emulator.host}:{emulator.port}{path}",
+        data=json.dumps(data).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f'Snowflake Token="{token}"'},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def query_as(emulator: Emulator, client_app_id: str, sql: str) -> dict:
+    login = snowflake_request(
+        emulator,
+        "/session/v1/login-request?databaseName=ANALYTICS&schemaName=MARTS",
+        {"data": {"CLIENT_APP_ID": client_app_id, "LOGIN_NAME": "TEST", "SESSION_PARAMETERS": {}}},
+    )
+    token = login["data"]["token"]
+    return snowflake_request(emulator, "/queries/v1/query-request", {"sqlText": sql}, token)["data"]
+
+
+def test_the_node_driver_gets_exact_json_rows(emulator: Emulator) -> None:
+    result = query_as(emulator, "JavaScript", EDGE_VALUES)
+    assert result["queryResultFormat"] == "json"
+    assert result["returned"] == 1
+    assert result["rowset"] == [EDGE_VALUES_JSON]
+
+
+def test_the_python_connector_keeps_arrow(emulator: Emulator) -> None:
+    result = query_as(emulator, "PythonConnector", EDGE_VALUES)
+    assert result["queryResultFormat"] == "arrow"
+    assert base64.b64decode(result["rowsetBase64"])
 
 
 # -- what ran is what Terraform declares --------------------------------------------------------
