@@ -4,10 +4,12 @@
 locals {
   access_levels = local.platform.access_levels
 
-  # role => {"DATABASE.SCHEMA" => "read" | "write"}; write wins over read.
+  # role => {"DATABASE.SCHEMA" => "read" | "update" | "write"}; write wins over update, update
+  # over read.
   role_schema_levels = {
     for role_key, role in local.platform.roles : role_key => merge(
       { for schema in flatten([for entry in role.read : local.entry_schemas[entry]]) : schema => "read" },
+      { for schema in flatten([for entry in lookup(role, "update", []) : local.entry_schemas[entry]]) : schema => "update" },
       { for schema in flatten([for entry in role.write : local.entry_schemas[entry]]) : schema => "write" },
     )
   }

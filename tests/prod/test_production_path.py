@@ -495,12 +495,14 @@ def _parts(name: str) -> list[str]:
     return [part.strip('"').upper() for part in re.findall(_NAME, name)]
 
 
-def schemas_written(statement: dict) -> set[str]:
-    """DATABASE.SCHEMA a statement creates or changes objects in (its session's database and
-    schema complete a partial name)."""
+def schemas_written(statement: dict) -> set[tuple[str, str]]:
+    """(access, DATABASE.SCHEMA) a statement needs to create or change objects there (its
+    session's database and schema complete a partial name); access is "update" for an UPDATE,
+    else "write"."""
     match = WRITES.match(statement["sql"])
     if not match:
         return set()
+    access = "update" if re.match(r"\s*update\s", statement["sql"], re.IGNORECASE) else "write"
     parts = _parts(match.group(1))
     database, schema = (statement["database"] or "").upper(), (statement["schema"] or "").upper()
     if re.match(r"\s*create\s+(?:or\s+replace\s+)?schema", statement["sql"], re.IGNORECASE):
@@ -509,7 +511,7 @@ def schemas_written(statement: dict) -> set[str]:
         database, schema = parts[0], parts[1]
     elif len(parts) == 2:
         schema = parts[0]
-    return {declared_name(f"{database}.{schema}")}
+    return {(access, declared_name(f"{database}.{schema}"))}
 
 
 def schemas_read(statement: dict, databases: set[str]) -> set[str]:
@@ -523,12 +525,14 @@ def schemas_read(statement: dict, databases: set[str]) -> set[str]:
 
 
 def may(role: str, access: str, schema: str) -> bool:
-    """Whether platform.yaml gives the role `access` (read or write) on DATABASE.SCHEMA: on the
-    database as a whole or on the schema. Writing includes reading; INFORMATION_SCHEMA comes with
-    any access to its database."""
+    """Whether platform.yaml gives the role `access` (read, update or write) on DATABASE.SCHEMA:
+    on the database as a whole or on the schema. Writing includes updating, updating reading;
+    INFORMATION_SCHEMA comes with any access to its database."""
     spec = TERRAFORM["roles"].get(role, {})
     database = schema.split(".")[0]
-    levels = ("write",) if access == "write" else ("read", "write")
+    levels = {"write": ("write",), "update": ("update", "write")}.get(
+        access, ("read", "update", "write")
+    )
     granted = {entry.upper() for level in levels for entry in spec.get(level, [])}
     if schema.endswith(".INFORMATION_SCHEMA"):
         return any(entry.split(".")[0] == database for entry in granted)
@@ -555,10 +559,10 @@ def test_what_ran_is_what_terraform_declares(prod: ProdRuns) -> None:
     for statement in prod.emulator.statements():
         if statement["user"] != "TEST":
             role = statement["role"]
-            used.update((role, "write", schema) for schema in schemas_written(statement))
+            used.update((role, access, schema) for access, schema in schemas_written(statement))
             used.update((role, "read", schema) for schema in schemas_read(statement, databases))
     for (role, access, schema), count in sorted(used.items()):
-        if access == "write" and schema not in declared:
+        if access != "read" and schema not in declared:
             problems.append(f"{role} wrote {schema}, a schema platform.yaml does not declare")
         if not may(role, access, schema):
             problems.append(f"{role} {access}s {schema} ({count} statements): not granted")

@@ -63,9 +63,12 @@ def test_least_privilege_matrix(plans: dict) -> None:
     assert matrix[("LOADER", "RAW.POSTGRES")] == {
         "USAGE", "CREATE TABLE", "CREATE FILE FORMAT", "SELECT", "INSERT", "UPDATE", "DELETE",
     }  # fmt: skip
-    # The flows write their run log and nothing else; they only read the marts.
+    # The flows write their run log and nothing else; they only read the marts, and in RAW only
+    # mark rows deleted at the source.
     assert {"CREATE TABLE", "INSERT", "DELETE"} <= matrix[("ORCHESTRATOR", "ANALYTICS.OPS")]
     assert matrix[("ORCHESTRATOR", "ANALYTICS.MARTS")] == {"USAGE", "SELECT"}
+    assert matrix[("ORCHESTRATOR", "RAW.POSTGRES")] == {"USAGE", "SELECT", "UPDATE"}
+    assert matrix[("ORCHESTRATOR", "RAW.STRIPE")] == {"USAGE", "SELECT"}
     # Slim CI creates its PR_<n>_* schemas and may change nothing of production.
     assert matrix[("CI_TRANSFORMER", "ANALYTICS")] == {"USAGE", "CREATE SCHEMA"}
     assert matrix[("CI_TRANSFORMER", "ANALYTICS.MARTS")] == {"USAGE", "SELECT"}

@@ -29,6 +29,9 @@ WRITE_SCOPE: dict[str, set[str]] = {
     "TRANSFORMER": STAGING | MODELS,
     "ORCHESTRATOR": {"ANALYTICS.OPS"},
 }
+# role => logical schemas whose rows it may UPDATE, and nothing else: the flows mark rows deleted
+# at the source (_sdc_deleted_at) in RAW.POSTGRES.
+UPDATE_SCOPE: dict[str, set[str]] = {"ORCHESTRATOR": {"RAW.POSTGRES"}}
 # What a writing role may create in the schemas it writes (and nothing else).
 CREATES = {
     # target-snowflake stages files in the user stage: file formats, no stages, no views.
@@ -244,6 +247,7 @@ def check_privilege_grants(plan: dict) -> list[str]:
             continue
         writes = privileges - READ_PRIVILEGES
         reach = READ_SCOPE.get(role, set()) | WRITE_SCOPE.get(role, set())
+        reach |= UPDATE_SCOPE.get(role, set())
         for kind, target in targets:
             if kind == "ACCOUNT":
                 violations.append(f"{name}: account-level privileges for {role}")
@@ -282,7 +286,11 @@ def check_privilege_grants(plan: dict) -> list[str]:
                     violations.append(f"{name}: {kind} {target} outside the platform's schemas")
                 elif schema not in reach:
                     violations.append(f"{name}: {role} may reach {schema}")
-                elif writes and schema not in WRITE_SCOPE.get(role, set()):
+                elif (
+                    writes
+                    and schema not in WRITE_SCOPE.get(role, set())
+                    and not (writes == {"UPDATE"} and schema in UPDATE_SCOPE.get(role, set()))
+                ):
                     violations.append(f"{name}: {role} may write {schema} ({sorted(writes)})")
                 elif kind == "SCHEMA" and writes - CREATES.get(role, set()):
                     created = sorted(writes - CREATES.get(role, set()))
