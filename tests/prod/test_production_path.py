@@ -94,6 +94,7 @@ class ProdRuns:
     revenue_after_daily: tuple[object, object, Decimal, Decimal]  # first, last, marts, sources
     deleted_order: int  # a paid order deleted at the source between the two runs
     deleted_order_in_marts_before: int
+    site_queries_after_daily: dict[str, list[dict[str, Any]]]  # each source query's rows then
     realtime_read: dict[str, int]  # rows tap-postgres read per table in the real-time run
     changed_since_daily: dict[str, int]  # source rows it had to read again, per table
     seconds: dict[str, float] = field(default_factory=dict)
@@ -209,6 +210,7 @@ def prod(shop_home: LocalShop, emulator: Emulator) -> Iterator[ProdRuns]:
             seconds["daily_refresh"] = time.monotonic() - mark
             after_daily = stored_states(emulator)
             revenue = _net_revenue(shop, emulator)
+            site_queries = _site_queries(emulator)
 
             generator.simulate(shop, until=datetime.now(UTC))  # the shop lives on
             deleted_order = _delete_a_paid_order(shop)
@@ -237,6 +239,7 @@ def prod(shop_home: LocalShop, emulator: Emulator) -> Iterator[ProdRuns]:
         site_dir=worker / "site",
         states_after_daily=after_daily,
         revenue_after_daily=revenue,
+        site_queries_after_daily=site_queries,
         deleted_order=deleted_order,
         deleted_order_in_marts_before=in_marts_before,
         states_after_realtime=stored_states(emulator),
@@ -255,6 +258,17 @@ def _delete_a_paid_order(shop: LocalShop) -> int:
             "where status = 'succeeded') returning order_id"
         ).fetchone()
     return order_id
+
+
+def _site_queries(emulator: Emulator) -> dict[str, list[dict[str, Any]]]:
+    """Each of the site's source queries' rows on Snowflake (the daily run built the site)."""
+    rows = {}
+    with emulator.connect("ANALYTICS", "MARTS") as conn:
+        for query in sorted((REPORTS_DIR / "sources" / "warehouse").glob("*.sql")):
+            cursor = conn.cursor().execute(query.read_text())
+            names = [column.name.lower() for column in cursor.description]
+            rows[query.stem] = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return rows
 
 
 def _net_revenue(shop: LocalShop, emulator: Emulator) -> tuple[object, object, Decimal, Decimal]:
@@ -370,16 +384,11 @@ def test_an_order_deleted_at_the_source_left_raw_and_the_marts(prod: ProdRuns) -
 def test_the_site_was_built_from_snowflake_and_shows_its_figures(prod: ProdRuns) -> None:
     """Every source query's rows in the built site equal the same query's rows on Snowflake
     (as Evidence keeps values: numbers as doubles, times as UTC instants)."""
-    queries = sorted((REPORTS_DIR / "sources" / "warehouse").glob("*.sql"))
     compared = 0
-    with prod.emulator.connect("ANALYTICS", "MARTS") as conn:
-        for query in queries:
-            cursor = conn.cursor().execute(query.read_text())
-            names = [column.name.lower() for column in cursor.description]
-            expected = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-            shown = prod.site_rows("warehouse", query.stem)
-            assert as_compared(shown) == as_compared(expected), query.stem
-            compared += len(shown)
+    for query, expected in prod.site_queries_after_daily.items():
+        shown = prod.site_rows("warehouse", query)
+        assert as_compared(shown) == as_compared(expected), query
+        compared += len(shown)
     assert compared > 0
     shown = prod.site_rows("warehouse", "daily_revenue")
     *_, marts, _ = prod.revenue_after_daily
@@ -550,7 +559,8 @@ def test_what_ran_is_what_terraform_declares(prod: ProdRuns) -> None:
         f"{user} signed in as {role} on {warehouse} ({how})"
         for user, role, warehouse, how in sorted(signed_in)
         if user not in users
-        or (role, warehouse) != (users[user]["role"], users[user]["warehouse"])
+        or role not in [users[user]["role"], *users[user].get("other_roles", [])]
+        or warehouse != users[user]["warehouse"]
         or how != "SNOWFLAKE_JWT"
     ]
     declared = declared_schemas()
@@ -568,5 +578,6 @@ def test_what_ran_is_what_terraform_declares(prod: ProdRuns) -> None:
             problems.append(f"{role} {access}s {schema} ({count} statements): not granted")
     print("\nsigned in:", sorted(signed_in))
     print("used:", {f"{r} {a} {s}": n for (r, a, s), n in sorted(used.items())})
-    assert {user for user, *_ in signed_in} == set(users)
+    workers = {user for user, spec in users.items() if spec["network"] == "worker"}
+    assert {user for user, *_ in signed_in} == workers  # every production user, no CI user
     assert problems == []
