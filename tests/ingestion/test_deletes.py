@@ -136,9 +136,9 @@ def _change(shop: LocalShop, change: str, open_transactions: ExitStack) -> None:
     if change == "delete":
         conn.execute(f"delete from orders where order_id = {PAID_ORDER}")  # cascades
     elif change in ("update", "late commit"):
-        conn.execute(
-            "update orders set total_cents = total_cents + 100, updated_at = now() "
-            f"where order_id = {PAID_ORDER}"
+        conn.execute(  # a line added to the order: its subtotal and total move together
+            "update orders set subtotal_cents = subtotal_cents + 100, "
+            f"total_cents = total_cents + 100, updated_at = now() where order_id = {PAID_ORDER}"
         )
     else:  # a new paid order, like one the shop took
         conn.execute(
