@@ -6,6 +6,7 @@ data capture: tests/ingestion/test_cdc.py; on Snowflake: tests/prod/test_product
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -98,7 +99,9 @@ CHANGES = st.sampled_from(["insert", "update", "delete", "late commit"])
 
 
 @settings(
-    max_examples=2,  # each example is several pipeline runs
+    # Each example is three pipeline runs (about a minute): one in the suite, more by hand with
+    # SHOP_PIPELINE_EXAMPLES=20.
+    max_examples=int(os.environ.get("SHOP_PIPELINE_EXAMPLES", "1")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
