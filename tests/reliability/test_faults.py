@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import extract_load, meltano, reconcile, reports, transform
+from pipeline import extract_load, meltano, reconcile, transform
 from pipeline.warehouse import WarehouseBusyError
 from sandbox import generator, inspect, postgres, services
 from sandbox.config import LocalShop
@@ -480,24 +480,6 @@ def test_ports_already_in_use_are_named(shop: LocalShop) -> None:
         "STRIPE_API_BASE at a free port"
     )
     assert not postgres.is_running(replace(elsewhere, pg_port=port))
-    assert_reconciled(shop)
-
-
-def test_the_report_build_killed_early_keeps_the_previous_site(shop: LocalShop, marts) -> None:
-    site = reports.REPORTS_DIR / "build" / "index.html"
-    before = site.exists()
-
-    def kill_npm() -> None:
-        wait_for(lambda: pids_of_home(shop, "run sources"), "npm run sources starts")
-        os.killpg(os.getpgid(pids_of_home(shop, "run sources")[0]), signal.SIGKILL)
-
-    killer = threading.Thread(target=kill_npm)
-    killer.start()
-    with pytest.raises(reports.ReportBuildError) as error:
-        reports.build_site(shop.platform())
-    killer.join()
-    assert str(error.value).startswith("`npm run sources` failed (-9)")
-    assert site.exists() == before  # the previous site, if any, is back in place
     assert_reconciled(shop)
 
 

@@ -1,8 +1,8 @@
 """The report site: it builds offline, shows the warehouse's numbers, and works in a browser.
 
-One build (on a small marts fixture, tests/reports/marts_fixture.py) is shared by all tests.
-Nothing is skipped: without reports/node_modules or Debian's chromium the tests fail and say
-which setup step is missing.
+One build is shared by all tests, on marts dbt built from a small generated shop (extract-load,
+dbt build, the run log of three runs, one failed). Nothing is skipped: without
+reports/node_modules or Debian's chromium the tests fail and say which setup step is missing.
 """
 
 from __future__ import annotations
@@ -15,21 +15,24 @@ import json
 import os
 import re
 import shutil
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import marts_fixture
 import pytest
-import yaml
 from headless_chromium import CHROMIUM, Chromium
 
-from pipeline import reports
+from pipeline import extract_load, reports, transform
 from pipeline import settings as platform
 from pipeline.reports import REPORTS_DIR, ReportBuild, build_site
-from sandbox.config import REPO_ROOT
+from pipeline.run_log import RunLog
+from sandbox import generator, postgres, services
+from sandbox.config import REPO_ROOT, LocalShop
 
 PAGES = ["/", "/costs/", "/customers/", "/marketing/", "/payments/", "/products/", "/real-time/"]
 # Every page says how fresh its data is; these say what the page is about.
@@ -43,8 +46,13 @@ PAGE_HEADINGS = {
     "/real-time/": "Real-time orders",
 }
 ERROR_BOXES = '[class*="border-negative/50"]'  # Evidence's query and component error boxes
-# The site build (sources + vite) can take minutes on a busy 2-core machine.
-pytestmark = pytest.mark.timeout(1800)
+# The site build (sources + vite) can take minutes on a busy 2-core machine. Every module that
+# builds the site shares reports/ (its .evidence/ and build/): one such module at a time.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(1800),
+    pytest.mark.xdist_group("evidence"),
+]
 ARTIFACTS = Path(os.environ.get("REPORTS_ARTIFACTS_DIR", REPO_ROOT / ".local" / "test-artifacts"))
 
 
@@ -59,14 +67,30 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+def site(shop_home: LocalShop) -> Site:
+    """The site built from marts dbt made of a small shop reaching now, with one payment Stripe
+    captured for less than the order (an exception for the payments page)."""
     if not (REPORTS_DIR / "node_modules" / ".bin" / "evidence").exists():
         pytest.fail("reports/node_modules is missing: run `npm install` in reports/ (./run setup)")
-    home = tmp_path_factory.mktemp("reports-home")
-    warehouse = marts_fixture.build(home / "warehouse" / "analytics.duckdb")
-    settings = platform.load("dev", {**os.environ, "SHOP_HOME": str(home)})
-    build = build_site(settings, output_dir=home / "site", build_timeout=900)
-    return Site(build=build, warehouse=warehouse)
+    shop = shop_home
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    generator.generate(shop, months=0.1, orders_per_month=30_000, seed=17, end=end)
+    with postgres.connect(shop, shop.sandbox_db, autocommit=True) as stripe:
+        stripe.execute(
+            "update stripe.charges set amount = amount - 100 where id = "
+            "(select min(id) from stripe.charges where status = 'succeeded' and amount > 100)"
+        )
+    settings = shop.platform()
+    services.start_stripe_sandbox(shop)  # for the module: conftest stops it
+    extract_load.run_jobs(settings)
+    built = transform.build(settings)
+    assert built.ok, built.describe()
+    for number, status in enumerate(("completed", "failed", "completed")):
+        run = RunLog(run_id=f"run-{number}", flow="daily_refresh", environment="dev")
+        run.stage("dbt build", built.seconds, summary=built.describe())
+        run.write(settings, status, None if status == "completed" else "SourcesHeldBackError: x")
+    build = build_site(settings, output_dir=shop.home / "site", build_timeout=900)
+    return Site(build=build, warehouse=shop.warehouse_dir / "analytics.duckdb")
 
 
 @contextlib.contextmanager
@@ -140,28 +164,6 @@ def prerendered_figure(site: Site, page: str, name: str) -> str:
     return " ".join(" ".join(parser.parts).split())
 
 
-# -- the fixture ------------------------------------------------------------------------------
-def test_marts_fixture_matches_dbt(tmp_path: Path) -> None:
-    """Every table and column of the fixture is one the dbt marts document."""
-    documented: dict[str, set[str]] = {}
-    for spec in (REPO_ROOT / "transform" / "models" / "marts").rglob("*.yml"):
-        for model in yaml.safe_load(spec.read_text()).get("models", []):
-            documented[model["name"]] = {c["name"] for c in model.get("columns", [])}
-    path = marts_fixture.build(tmp_path / "analytics.duckdb")
-    with duckdb.connect(str(path), read_only=True) as con:
-        rows = con.sql(
-            "select table_name, column_name from information_schema.columns "
-            "where table_schema = 'marts'"
-        ).fetchall()
-    fixture: dict[str, set[str]] = {}
-    for table, column in rows:
-        fixture.setdefault(table, set()).add(column)
-    for table, columns in fixture.items():
-        assert table in documented, f"marts.{table} is not a dbt mart"
-        assert columns <= documented[table], f"{table}: not in dbt: {columns - documented[table]}"
-
-
-# -- the build --------------------------------------------------------------------------------
 def test_site_builds_offline_with_every_page(site: Site) -> None:
     build = site.build
     assert build.pages == PAGES
@@ -194,7 +196,7 @@ def test_reconciliation_exceptions_match_the_mart(site: Site) -> None:
         "select count(*) from marts.fct_payment_reconciliation "
         "where reconciliation_status not in ('matched', 'not_paid')"
     )
-    assert expected > 0, "the fixture should have exceptions to show"
+    assert expected > 0, "the shop has a charge captured short of its order"
     assert figure(prerendered_figure(site, "/payments/", "payments-exceptions")) == expected
 
 
@@ -401,3 +403,42 @@ def test_site_inputs_are_pages_and_queries_not_data(
         (tmp_path / changed).write_text(original)
     (tmp_path / "pages" / "new-page.md").write_text("# New\n")
     assert reports.site_inputs_digest() != digest
+
+
+# -- a failed build ----------------------------------------------------------------------------
+def _npm_sources_of(home: Path) -> list[int]:
+    """pids of `npm run sources` started for this home (SHOP_HOME in their environment)."""
+    marker = f"SHOP_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if b"run\0sources" in (entry / "cmdline").read_bytes() and marker in (
+                entry / "environ"
+            ).read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_a_killed_build_keeps_the_published_site(site: Site, tmp_path: Path) -> None:
+    """Last in this module: it leaves reports/ as a killed build does."""
+    published = tmp_path / "site"
+    shutil.copytree(site.build.output_dir, published)
+    before = {p.relative_to(published): p.read_bytes() for p in published.rglob("*.html")}
+    settings = platform.load("dev", {**os.environ, "SHOP_HOME": str(site.warehouse.parent.parent)})
+
+    def kill_npm() -> None:
+        deadline = time.monotonic() + 120
+        while not (pids := _npm_sources_of(settings.home)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(os.getpgid(pids[0]), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_npm)
+    killer.start()
+    with pytest.raises(reports.ReportBuildError) as error:
+        build_site(settings, output_dir=published)
+    killer.join()
+    assert str(error.value).startswith("`npm run sources` failed (-9)")
+    after = {p.relative_to(published): p.read_bytes() for p in published.rglob("*.html")}
+    assert before and after == before  # every page of the published site, byte for byte
