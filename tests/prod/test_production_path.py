@@ -544,6 +544,8 @@ def may(role: str, access: str, schema: str) -> bool:
     INFORMATION_SCHEMA comes with any access to its database."""
     spec = TERRAFORM["roles"].get(role, {})
     database = schema.split(".")[0]
+    if schema == f"{SNOWFLAKES_OWN}.ACCOUNT_USAGE":  # through SNOWFLAKE's database roles
+        return access == "read" and bool(spec.get("snowflake_database_roles"))
     levels = {"write": ("write",), "update": ("update", "write")}.get(
         access, ("read", "update", "write")
     )
