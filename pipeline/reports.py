@@ -11,15 +11,17 @@ the site again (`npm run sources`, `npm run render-pages`).
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pipeline import processes
+from pipeline import processes, writer
 from pipeline.errors import PlatformError
 from pipeline.settings import REPO_ROOT, Settings
 
@@ -112,6 +114,27 @@ def built_pages(output_dir: Path) -> list[str]:
     return sorted(pages, key=lambda p: (p != "/", p))
 
 
+Build = Callable[..., "ReportBuild"]
+
+
+def _one_build_at_a_time(build: Build) -> Build:
+    """Evidence builds in reports/ itself (.evidence/, build/, sources/): one build at a time
+    in a checkout, whichever home asks for it; the next waits for it."""
+
+    @functools.wraps(build)
+    def alone(settings: Settings, *args: object, **kwargs: object) -> ReportBuild:
+        with writer.lock_file(
+            REPORTS_DIR / ".build.lock",
+            "the report project",
+            f"a report build for {settings.home}",
+            wait_s=SOURCES_TIMEOUT_S + BUILD_TIMEOUT_S,
+        ):
+            return build(settings, *args, **kwargs)
+
+    return alone
+
+
+@_one_build_at_a_time
 def build_site(
     settings: Settings,
     output_dir: Path | None = None,
@@ -183,6 +206,7 @@ def site_inputs_digest() -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
+@_one_build_at_a_time
 def refresh_site_data(
     settings: Settings,
     site_dir: Path | None = None,

@@ -34,7 +34,7 @@ def one_writer(settings: Settings, holder: str, wait_s: float = 0.0) -> Iterator
     """Be the only writer for the block, waiting up to wait_s for the current one."""
     how = settings.runs_kept_apart_by
     if "lock_file" in how:
-        with _lock_file(Path(how["lock_file"]), holder, wait_s):
+        with lock_file(Path(how["lock_file"]), "the warehouse", holder, wait_s):
             yield
     else:
         with _concurrency_limit(how["prefect_concurrency_limit"], holder, wait_s):
@@ -42,7 +42,9 @@ def one_writer(settings: Settings, holder: str, wait_s: float = 0.0) -> Iterator
 
 
 @contextmanager
-def _lock_file(path: Path, holder: str, wait_s: float) -> Iterator[None]:
+def lock_file(path: Path, what: str, holder: str, wait_s: float) -> Iterator[None]:
+    """Hold an exclusive lock on the file for the block (one host), waiting up to wait_s; the
+    file names the holder, for the error of whoever waits."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -61,8 +63,7 @@ def _lock_file(path: Path, holder: str, wait_s: float) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     current = path.read_text().strip() or "unknown"
                     raise WriterBusyError(
-                        f"the warehouse {path.parent} is being written by {current}; "
-                        f"waited {wait_s:.0f} s"
+                        f"{what} {path.parent} is being written by {current}; waited {wait_s:.0f} s"
                     ) from None
                 time.sleep(0.5)
         os.ftruncate(fd, 0)

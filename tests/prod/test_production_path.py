@@ -50,12 +50,7 @@ from pipeline.run_log import RunLog
 from sandbox import generator, inspect, postgres, services
 from sandbox.config import REPO_ROOT, LocalShop
 
-# It builds the report site in reports/, as tests/reports does: not at the same time.
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.timeout(1800),
-    pytest.mark.xdist_group("evidence"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 TERRAFORM = yaml.safe_load((REPO_ROOT / "terraform" / "platform.yaml").read_text())
 # DuckDB cannot tell database STAGING from its schema STAGING: on the emulator that database

@@ -46,13 +46,8 @@ PAGE_HEADINGS = {
     "/real-time/": "Real-time orders",
 }
 ERROR_BOXES = '[class*="border-negative/50"]'  # Evidence's query and component error boxes
-# The site build (sources + vite) can take minutes on a busy 2-core machine. Every module that
-# builds the site shares reports/ (its .evidence/ and build/): one such module at a time.
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.timeout(1800),
-    pytest.mark.xdist_group("evidence"),
-]
+# The site build (sources + vite) can take minutes on a busy 2-core machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 ARTIFACTS = Path(os.environ.get("REPORTS_ARTIFACTS_DIR", REPO_ROOT / ".local" / "test-artifacts"))
 
 
