@@ -9,6 +9,9 @@ Exactly once: a STATE message is passed on only once every row the tap sent befo
 committed. Batch files are committed as they arrive, so a tap's STATE after a BATCH goes out
 at once; buffered records are committed (every stream) once `batch_size_rows` of them wait at
 a STATE, or at the end, and that STATE goes out after them.
+
+This leans on singer-sdk's message handlers and sink internals (the underscored names below),
+which is why the SDK is pinned exactly.
 """
 
 from __future__ import annotations
@@ -59,7 +62,6 @@ class DuckDBSink(BatchSink):
 
     def _add_sdc_metadata_to_record(self, record: dict, message: dict, context: dict) -> None:
         record["_sdc_extracted_at"] = message.get("time_extracted")
-        record.setdefault("_sdc_deleted_at", None)
 
     @property
     def validate_schema(self) -> bool:
