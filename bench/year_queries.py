@@ -3,7 +3,7 @@ same questions asked of the source PostgreSQL directly (as the seed's dashboards
 
 The year reaches RAW by a faster route than Singer (at 500,000 orders a month the Singer path
 would take hours): DuckDB copies the shop's tables, the Stripe sandbox's storage and the
-marketing exports into RAW files with the layout target-duckdb gave the month scenario's (its
+marketing exports into RAW files with the layout the loader gave the month scenario's (its
 Stripe objects reduced to the fields the models read). Then RAW is reconciled with the
 sources key by key, `dbt build` runs, and net revenue is checked to the cent, before anything
 is timed.
@@ -81,7 +81,7 @@ def _marketing_raw(settings: LocalShop, table: str) -> str:
 
 def load_raw_by_duckdb(settings: LocalShop, layout_from: LocalShop) -> int:
     """Copy the three sources into this home's RAW files, in the RAW layout of `layout_from`
-    (a home target-duckdb loaded); returns the rows copied."""
+    (a home the loader filled); returns the rows copied."""
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
     conn = inspect.connect(settings, attach_raw=False, attach_postgres=True)
     conn.execute("set TimeZone = 'UTC'")
@@ -260,7 +260,7 @@ def measure(
         "ok": True,
         "method": (
             f"{months} months x {orders_per_month:,} orders a month; RAW loaded by DuckDB "
-            "(postgres extension, read_csv) in target-duckdb's layout, not through Singer; "
+            "(postgres extension, read_csv) in the loader's layout, not through Singer; "
             f"reconciled, dbt build, revenue checked; {runs} runs per "
             "query, the first one cold. 'ratio' = source median / warehouse median."
         ),

@@ -41,8 +41,7 @@ def test_late_commits_reach_raw_after_a_crashed_and_a_complete_run(shop: LocalSh
     # 1. A run killed mid-way (the loader SIGKILLed) while a long transaction is open.
     log_file = shop.log_dir / f"{JOB}-killed.log"
     with live.steady_writes(), live.long_transaction(orders=20) as open_over_crash:
-        small_batches = {"TARGET_DUCKDB_POSTGRES_BATCH_SIZE_ROWS": "200"}
-        process = meltano.start(shop.platform(extra=small_batches), ["run", JOB], log_file)
+        process = meltano.start(shop.platform(), ["run", JOB], log_file)
         try:
             # The loader lags behind the tap: once it loads products (the last stream), the
             # state it passes on covers orders and order_items.
@@ -132,9 +131,9 @@ def _rows_read_again(settings: LocalShop, before: dict[str, set[tuple]], since: 
 
 
 def _kill_loader(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL target-duckdb, a process of the Meltano run's session."""
+    """SIGKILL the loader, a process of the Meltano run's session."""
     found = subprocess.run(
-        ["pgrep", "--session", str(process.pid), "--full", "target-duckdb"],
+        ["pgrep", "--session", str(process.pid), "--full", "target-duckdb-batch"],
         capture_output=True,
         text=True,
         check=True,

@@ -22,8 +22,9 @@ from sandbox.config import LocalShop
 pytestmark = pytest.mark.integration
 
 TABLES = {t.name: t.primary_key[0] for t in catalog.tables_of("postgres")}  # table: key
-# Small batches: several checkpoints within one run, so a kill lands between two of them.
-SMALL_BATCHES = {"TARGET_DUCKDB_POSTGRES_BATCH_SIZE_ROWS": "10000"}
+# The tap writes a file per 10,000 rows of a table; the loader passes on the STATE that follows
+# each file once it is committed: several checkpoints within one run, so a kill lands between.
+LOADED_A_FULL_FILE = "Loaded 10000 rows"
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +50,15 @@ def _session_processes(session: int) -> dict[int, str]:
     return {pid: cmd.decode(errors="replace") for pid, cmd in found.items()}
 
 
-def _wait_for_log(log_file: Path, text: str, process, timeout_s: float = 120) -> None:
+def _wait_for_log(
+    log_file: Path, text: str, process, timeout_s: float = 120, after: str = ""
+) -> None:
+    """Wait until `text` is in the log (after the first `after`, if given)."""
     deadline = time.monotonic() + timeout_s
-    while text not in log_file.read_text(errors="replace"):
+    while True:
+        log = log_file.read_text(errors="replace")
+        if text in (log.partition(after)[2] if after else log):
+            return
         assert process.poll() is None, f"meltano ended before {text!r}:\n{log_file.read_text()}"
         assert time.monotonic() < deadline, f"no {text!r} in {log_file} after {timeout_s} s"
         time.sleep(0.05)
@@ -117,12 +124,16 @@ def test_killing_the_loader_mid_run_loses_and_duplicates_nothing(shop: LocalShop
     job = "el-postgres"
     assert meltano.read_state(settings.platform(), job) == {}
     log_file = settings.log_dir / "el-postgres-killed.log"
-    process = meltano.start(settings.platform(extra=SMALL_BATCHES), ["run", job], log_file)
+    process = meltano.start(settings.platform(), ["run", job], log_file)
     try:
-        # Kill once Meltano has stored a checkpoint the loader emitted mid-run.
-        _wait_for_log(log_file, "Incremental state has been updated", process)
+        # Kill once Meltano has stored a checkpoint the loader emitted mid-run, mid-table.
+        _wait_for_log(
+            log_file, "Incremental state has been updated", process, after=LOADED_A_FULL_FILE
+        )
         targets = [
-            pid for pid, cmd in _session_processes(process.pid).items() if "target-duckdb" in cmd
+            pid
+            for pid, cmd in _session_processes(process.pid).items()
+            if "target-duckdb-batch" in cmd
         ]
         assert len(targets) == 1, _session_processes(process.pid)
         os.kill(targets[0], signal.SIGKILL)
@@ -134,7 +145,7 @@ def test_killing_the_loader_mid_run_loses_and_duplicates_nothing(shop: LocalShop
 
     state = meltano.read_state(settings.platform(), job)
     after_kill = _counts(settings)
-    print("\nafter SIGKILL of target-duckdb: state", state, "\n(source, RAW) rows", after_kill)
+    print("\nafter SIGKILL of the loader: state", state, "\n(source, RAW) rows", after_kill)
     assert state.get("bookmarks"), "the killed run stored no checkpoint"
     assert sum(raw for _, raw in after_kill.values()) < sum(src for src, _ in after_kill.values())
     behind = _rows_behind_bookmarks(settings, state)
@@ -154,7 +165,7 @@ def test_postgres_stopped_mid_run_then_the_next_run_catches_up(shop: LocalShop) 
     changes = generator.simulate(settings, until=datetime.now(UTC))
     meltano.clear_state(settings.platform(), job)
     log_file = settings.log_dir / "el-postgres-pg-stopped.log"
-    process = meltano.start(settings.platform(extra=SMALL_BATCHES), ["run", job], log_file)
+    process = meltano.start(settings.platform(), ["run", job], log_file)
     try:
         _wait_for_log(log_file, "Beginning sync of 'public-order_items'", process)
         postgres.stop(settings)  # fast shutdown: the tap's connection is cut mid-stream

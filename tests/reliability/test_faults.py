@@ -360,7 +360,7 @@ def test_the_tap_then_the_orchestrating_process_killed_mid_run(shop: LocalShop) 
     with _tap_blocked_on_orders(shop):
         cli.kill()
         cli.wait()
-        wait_for(lambda: not pids_of_home(shop, "bin/meltano", "bin/target-duckdb"),
+        wait_for(lambda: not pids_of_home(shop, "bin/meltano", "bin/target-duckdb-batch"),
                  "Meltano and the loader end with the killed process", 30)  # fmt: skip
     wait_for(lambda: not pids_of_home(shop, "bin/tap-postgres"), "the unblocked tap ends", 30)
 
