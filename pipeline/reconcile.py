@@ -49,6 +49,7 @@ DAY_US = 86_400_000_000
 # bookmark (a page of 100 objects per request; the whole history is covered by the shop's
 # payments, below).
 STRIPE_API_DAYS = 2
+CENT = Decimal("0.01")  # export values are compared as the files write them: to the cent
 
 
 @dataclass(frozen=True)
@@ -312,34 +313,43 @@ def _stripe_table(
     first_day = (as_of - timedelta(days=STRIPE_API_DAYS)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
-    api = {
+    api: dict[object, tuple] = {
         obj["id"]: tuple(int(obj[m]) for m in table.money)
         for obj in stripe_api.list_created(settings.stripe, table.api_list, first_day, as_of)
     }
     created = raw.epoch_us(table.created_at)
     money = "".join(f", {m}" for m in table.money)
-    in_raw: dict[str, list[tuple[int, ...]]] = defaultdict(list)
+    in_raw: dict[object, list[tuple]] = defaultdict(list)
     for row in raw.query(
         f"select id{money} from {raw.raw_relation('stripe', table.name)} "
         f"where {created} >= {_us(first_day)} and {created} < {_us(as_of)}"
     ):
         in_raw[row[0]].append(_ints(row[1:]))
-    missing = sum(1 for object_id in api if object_id not in in_raw)
-    differs = sum(
-        1
-        for object_id, values in api.items()
-        if object_id in in_raw and values not in in_raw[object_id]
-    )
+    scope = f"created {first_day:%Y-%m-%d %H:%M}..{as_of:%Y-%m-%d %H:%M:%S} UTC, via the API"
+    return _keyed("stripe", table.name, api, in_raw, scope)
+
+
+def _keyed(
+    source: str,
+    table: str,
+    at_source: dict[object, tuple],
+    in_raw: dict[object, list[tuple]],
+    scope: str,
+) -> TableReconciliation:
+    """Rows of a source and of RAW compared by key: each source row once in RAW with its
+    values (RAW may hold several copies of a key: duplicates)."""
     return TableReconciliation(
-        "stripe",
-        table.name,
-        source_rows=len(api),
+        source,
+        table,
+        source_rows=len(at_source),
         raw_rows=sum(len(copies) for copies in in_raw.values()),
-        missing=missing,
-        outdated=differs,
+        missing=sum(1 for key in at_source if key not in in_raw),
+        outdated=sum(
+            1 for key, values in at_source.items() if key in in_raw and values not in in_raw[key]
+        ),
         duplicates=sum(len(copies) - 1 for copies in in_raw.values()),
-        deleted_at_source=sum(1 for object_id in in_raw if object_id not in api),
-        scope=f"created {first_day:%Y-%m-%d %H:%M}..{as_of:%Y-%m-%d %H:%M:%S} UTC, via the API",
+        deleted_at_source=sum(1 for key in in_raw if key not in at_source),
+        scope=scope,
     )
 
 
@@ -448,34 +458,19 @@ def _export_table(
     settings: Settings, raw: Warehouse, table: SourceTable, as_of: datetime
 ) -> TableReconciliation:
     read_up_to = as_of.replace(microsecond=0)  # the tap's bookmark has whole seconds
-    in_files: dict[tuple[str, ...], tuple[Decimal, ...]] = {}
+    in_files: dict[object, tuple] = {}
     for export in exports.export_files(settings.exports_url, table.name):
         if export.modified.replace(microsecond=0) > read_up_to:
             continue  # written after the tap's run: the next run loads it
         for row in csv.DictReader(io.StringIO(export.read_bytes().decode())):
             key = tuple(row[k] for k in table.primary_key)
-            in_files[key] = tuple(Decimal(row[c]) for c in table.compared)
+            in_files[key] = tuple(Decimal(row[c]).quantize(CENT) for c in table.compared)
     columns = ", ".join([*table.primary_key, *table.compared])
-    in_raw: dict[tuple[str, ...], list[tuple[Decimal, ...]]] = defaultdict(list)
+    in_raw: dict[object, list[tuple]] = defaultdict(list)
     for row in raw.query(f"select {columns} from {raw.raw_relation('marketing', table.name)}"):
         width = len(table.primary_key)
         in_raw[tuple(str(v) for v in row[:width])].append(
-            tuple(Decimal(str(v)).quantize(Decimal("0.01")) for v in row[width:])
+            tuple(Decimal(str(v)).quantize(CENT) for v in row[width:])
         )
-    missing = sum(1 for key in in_files if key not in in_raw)
-    outdated = sum(
-        1
-        for key, values in in_files.items()
-        if key in in_raw and tuple(v.quantize(Decimal("0.01")) for v in values) not in in_raw[key]
-    )
-    return TableReconciliation(
-        "marketing",
-        table.name,
-        source_rows=len(in_files),
-        raw_rows=sum(len(v) for v in in_raw.values()),
-        missing=missing,
-        outdated=outdated,
-        duplicates=sum(len(v) - 1 for v in in_raw.values()),
-        deleted_at_source=sum(1 for key in in_raw if key not in in_files),
-        scope=f"files read up to {read_up_to:%Y-%m-%d %H:%M:%S} UTC",
-    )
+    return _keyed("marketing", table.name, in_files, in_raw,
+                  f"files read up to {read_up_to:%Y-%m-%d %H:%M:%S} UTC")  # fmt: skip

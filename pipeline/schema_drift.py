@@ -2,10 +2,10 @@
 
 A column added at the source needs nothing: tap-postgres rediscovers the tables on every run
 (`use_cached_catalog: false`) and the loader adds the column to the RAW table. A column whose
-type changed is different: target-duckdb would rename the RAW column aside and start a new
-one, silently splitting its history, and target-snowflake would fail on the first row that
-does not fit. So the run is refused first, naming each column and both types. The source's
-types come from its information_schema, RAW's from the warehouse's (DuckDB's or Snowflake's).
+type changed is different: the local loader (target-duckdb-batch) and target-snowflake would
+fail on the first row that does not fit, partway through a load. So the run is refused first,
+naming each column and both types. The source's types come from its information_schema, RAW's
+from the warehouse's (DuckDB's or Snowflake's).
 """
 
 from __future__ import annotations

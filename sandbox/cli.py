@@ -11,7 +11,7 @@ import argparse
 import sys
 from datetime import UTC, datetime, timedelta
 
-from pipeline.cli import Command
+from flows.cli import Command
 from pipeline.run_log import RunLog
 from pipeline.settings import Settings
 from sandbox import config, generator, postgres, services

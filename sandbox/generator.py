@@ -18,6 +18,7 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 
+from pipeline import catalog
 from sandbox import marketing
 from sandbox.config import LocalShop
 from sandbox.postgres import connect
@@ -41,16 +42,8 @@ PRICE_CHANGES_PER_DAY = 3
 # others' data unchanged.
 STREAM_CATALOGUE, STREAM_HISTORY, STREAM_SIMULATE = 1, 2, 3
 
-SHOP_TABLES = (  # load order, parents first
-    "shop.countries",
-    "shop.categories",
-    "shop.products",
-    "shop.customers",
-    "shop.orders",
-    "shop.order_items",
-    "shop.order_status_history",
-    "shop.payments",
-)
+# The shop's tables as the platform declares them (the dbt sources), parents first.
+SHOP_TABLES = tuple(f"shop.{table.name}" for table in catalog.tables_of("postgres"))
 STRIPE_TABLES = (
     "stripe.customers",
     "stripe.charges",

@@ -83,7 +83,7 @@ def start_stripe_sandbox(
     log_file = settings.log_dir / "stripe-sandbox.log"
     with log_file.open("a") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "stripe", "serve", *faults],
+            [sys.executable, "-m", "flows.cli", "stripe", "serve", *faults],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **settings.as_environment()},

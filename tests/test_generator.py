@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
+from pipeline import catalog
 from sandbox import marketing
 from sandbox.config import LocalShop
 from sandbox.generator import generate, shop_clock, simulate
@@ -29,16 +30,7 @@ SEED = 42
 BLACK_FRIDAY = date(2025, 11, 28)
 CYBER_MONDAY = date(2025, 12, 1)
 
-SHOP_TABLES = {
-    "countries": "country_code",
-    "categories": "category_id",
-    "products": "product_id",
-    "customers": "customer_id",
-    "orders": "order_id",
-    "order_items": "order_item_id",
-    "order_status_history": "order_status_id",
-    "payments": "payment_id",
-}
+SHOP_TABLES = {t.name: t.primary_key[0] for t in catalog.tables_of("postgres")}  # table: key
 SANDBOX_TABLES = {
     "stripe.customers": "id",
     "stripe.charges": "id",

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import subprocess
-from functools import cache
 from pathlib import Path
 from unittest import mock
 
@@ -24,13 +23,13 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from env_example import ENV_EXAMPLE, bash_environment, sourced_example
 
 from pipeline import settings as platform_settings
 from pipeline.meltano import MELTANO_PROJECT
 from pipeline.meltano import executable as meltano_executable
 from sandbox.config import REPO_ROOT
 
-ENV_EXAMPLE = REPO_ROOT / ".env.example"
 WITH_ENV = REPO_ROOT / "deploy" / "with-env"
 PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -47,34 +46,12 @@ def _declared() -> dict[str, str]:
     }
 
 
-def _bash_environment(script: str, cwd: Path = REPO_ROOT) -> tuple[dict[str, str], str]:
-    """The environment a clean bash ends `script` with, and what it wrote to stderr."""
-    result = subprocess.run(
-        ["env", "-i", "PATH=/usr/bin:/bin", "bash", "-c", f"{script}\nenv -0"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    pairs = (entry.partition("=") for entry in result.stdout.split("\0") if entry)
-    return {name: value for name, _, value in pairs}, result.stderr
-
-
-@cache
-def sourced_example() -> dict[str, str]:
-    """What `set -a; . ./.env.example` sets, beyond what bash sets by itself."""
-    baseline, _ = _bash_environment(":")
-    sourced, _ = _bash_environment("set -a; . ./.env.example; set +a")
-    return {k: v for k, v in sourced.items() if k not in baseline or baseline[k] != v}
-
-
 def test_bash_sets_exactly_what_env_example_declares() -> None:
     """An unquoted `&` backgrounds an assignment (the variable stays unset and what follows it
     becomes a variable of its own); a `$` or a backquote would be expanded by bash but not by
     systemd. Every value is a plain single-quoted string, and bash sets each one verbatim."""
     declared = _declared()
-    _, errors = _bash_environment("set -a; . ./.env.example; set +a")
+    _, errors = bash_environment("set -a; . ./.env.example; set +a")
     assert errors == ""
     for name, raw in declared.items():
         assert PORTABLE_VALUE.match(raw), f"{name}={raw}: not a plain single-quoted value"
@@ -91,7 +68,7 @@ def test_a_stray_ampersand_would_be_caught(tmp_path: Path) -> None:
     text = ENV_EXAMPLE.read_text()
     uri = sourced_example()["MELTANO_STATE_BACKEND_URI"]
     (tmp_path / ".env.example").write_text(text.replace(f"'{uri}'", uri))
-    sourced, _ = _bash_environment("set -a; . ./.env.example; set +a", cwd=tmp_path)
+    sourced, _ = bash_environment("set -a; . ./.env.example; set +a", cwd=tmp_path)
     assert "MELTANO_STATE_BACKEND_URI" not in sourced
     assert sourced["role"] == "LOADER"
 

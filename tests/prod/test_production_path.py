@@ -35,7 +35,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from env_example import example_environment
+from env_example import sourced_example
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.testing.utilities import prefect_test_harness
@@ -143,7 +143,7 @@ def prod_environment(shop: LocalShop, emulator: Emulator, worker: Path) -> dict[
     """The worker's environment as production makes it: a .env written from .env.example with
     the account, the key files and the sources pointed at the emulator and the local shop
     (users, roles, warehouses, databases as documented), read by deploy/with-env."""
-    example = example_environment()
+    example = sourced_example()
     key_file = worker / "service_user_rsa_key.p8"
     key_file.write_text(private_key_pem())
     key_file.chmod(0o600)

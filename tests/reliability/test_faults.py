@@ -352,7 +352,7 @@ def test_the_tap_then_the_orchestrating_process_killed_mid_run(shop: LocalShop) 
 
     _change_orders(shop)
     cli = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "extract-load", "--job", "el-postgres"],
+        [sys.executable, "-m", "flows.cli", "extract-load", "--job", "el-postgres"],
         env={**os.environ, **shop.as_environment()},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -446,7 +446,7 @@ def test_an_unwritable_warehouse_folder_is_named(shop: LocalShop) -> None:
     try:
         result = subprocess.run(
             ["setpriv", f"--inh-caps={no_override}", f"--bounding-set={no_override}",
-             sys.executable, "-m", "pipeline.cli", "extract-load", "--job", "el-marketing"],
+             sys.executable, "-m", "flows.cli", "extract-load", "--job", "el-marketing"],
             env={**os.environ, **shop.as_environment()}, capture_output=True, text=True,
             timeout=120,
         )  # fmt: skip

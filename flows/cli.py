@@ -4,7 +4,8 @@ cost model. They never start or change a source.
 
 Other packages add commands through the entry-point group `shop.commands` (a function that takes
 the `command` adder): the embedded default's local sources, `demo` and `scheduler` come from
-sandbox/cli.py that way, so the platform itself knows nothing of its stand-ins.
+sandbox/cli.py that way, so the platform itself knows nothing of its stand-ins. It lives beside
+the flows it runs: flows -> pipeline, never back.
 """
 
 from __future__ import annotations
