@@ -78,8 +78,13 @@ class KeyRanges:
         """SQL: count, key sum and a mixed checksum of the keys in a group."""
         if not self.numeric:
             return "count(*), 0, 0"
-        mixed = f"({self.key} % {CHECKSUM_PRIME})"
-        return f"count(*), sum({self.key}), sum(({mixed} * {mixed}) % {CHECKSUM_PRIME})"
+        return f"count(*), sum({self.key}), sum(({self.mixed} * {self.mixed}) % {CHECKSUM_PRIME})"
+
+    @property
+    def mixed(self) -> str:
+        """SQL: the key folded below CHECKSUM_PRIME, as a 64-bit integer (a product of two stays
+        in range; PostgreSQL's int4 keys would not)."""
+        return f"(cast({self.key} as bigint) % {CHECKSUM_PRIME})" if self.numeric else "1"
 
 
 def differing(left: dict[int, tuple], right: dict[int, tuple]) -> list[int]:

@@ -204,7 +204,7 @@ def _postgres_table(
 
     def aggregates(side: key_ranges.Side, relation: str, where: str) -> dict[int, tuple]:
         changed = side.epoch_us(table.changed_at or "")
-        mixed = f"({key} % {CHECKSUM_PRIME})" if ranges.numeric else "1"
+        mixed = ranges.mixed
         sums = "".join(f", sum({money})" for money in table.money)
         rows = side.query(
             f"select {ranges.range_of(side)}, {ranges.key_checksums()}, "
