@@ -53,6 +53,10 @@ def shop(shop_home: Settings) -> Settings:
 class Builds:
     settings: Settings
     full: transform.BuildSummary
+    # fct_daily_revenue right after the full build (revenue_date, net_revenue_of_orders), and a
+    # time between that build and the next: what the history must say was reported then.
+    first_reported: dict[date, Decimal]
+    after_full: datetime
 
 
 def analytics(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -116,14 +120,21 @@ def copy_marts(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 @pytest.fixture(scope="module")
 def builds(shop: Settings) -> Iterator[Builds]:
-    yield Builds(shop, full=transform.build(shop))
+    full = transform.build(shop)
+    with analytics(shop) as conn:
+        first_reported = dict(
+            conn.execute(
+                "select revenue_date, net_revenue_of_orders from marts.fct_daily_revenue"
+            ).fetchall()
+        )
+    yield Builds(shop, full, first_reported, after_full=datetime.now(UTC).replace(tzinfo=None))
 
 
 def test_full_build_passes_every_test(builds: Builds) -> None:
     summary = builds.full
     assert summary.ok, summary.describe()
     assert summary.models_ok >= 30
-    assert summary.snapshots_ok == 2
+    assert summary.snapshots_ok == 4
     assert summary.tests_passed >= 90
     assert summary.tests_warned == 0  # payments reconcile with Stripe
 
@@ -201,6 +212,33 @@ def test_incremental_build_after_a_day_equals_a_full_refresh(builds: Builds) -> 
     print(
         f"\nfull build {builds.full.seconds:.1f} s, incremental {incremental.seconds:.1f} s, "
         f"after a delete {after_delete.seconds:.1f} s, full refresh {refreshed.seconds:.1f} s"
+    )
+
+
+def test_the_history_keeps_what_each_build_reported(builds: Builds) -> None:
+    """After the builds above (a day of refunds and late payments, a delete), the history says
+    what the first build reported at any time before the next, and what the mart says now."""
+    with analytics(builds.settings) as conn:
+        as_reported = dict(
+            conn.execute(
+                "select revenue_date, net_revenue_of_orders from marts.fct_daily_revenue_history "
+                "where valid_from <= $1 and (valid_to is null or valid_to > $1)",
+                [builds.after_full],
+            ).fetchall()
+        )
+        current = dict(
+            conn.execute(
+                "select revenue_date, net_revenue_of_orders from marts.fct_daily_revenue"
+            ).fetchall()
+        )
+    assert as_reported == builds.first_reported
+    assert current != builds.first_reported
+    # a day's net revenue of orders restated later: refunds land on days before the new one
+    last_first_day = max(builds.first_reported)
+    assert any(
+        current[day] != figure
+        for day, figure in builds.first_reported.items()
+        if day < last_first_day
     )
 
 
