@@ -16,6 +16,8 @@ from pipeline.run_log import RUNS_DDL
 
 DAYS = 130
 ORDERS_PER_DAY = 40
+# Daily runs whose snapshots make the history (the last one is `now`).
+REPORT_DAYS = 60
 CHANNELS = ("organic_search", "paid_search", "paid_social", "email", "direct", "affiliate")
 PAID_CHANNELS = ("paid_search", "paid_social", "email", "affiliate")
 
@@ -37,7 +39,11 @@ def build(
         con.execute("select setseed(0.42)")
         _orders(con, start, now, days * orders_per_day)
         _derived(con)
-        _pipeline_runs(con, now)
+        _report_times(con, now)
+        _revenue(con, now)
+        _customer_segments_history(con)
+        _price_changes(con, now)
+        _pipeline_runs(con)
     finally:
         con.close()
     return path
@@ -113,23 +119,34 @@ def _orders(con: duckdb.DuckDBPyConnection, start: datetime, now: datetime, orde
     )
 
 
-def _pipeline_runs(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
-    """Two weeks of daily runs in the orchestration's run log (pipeline/run_log.py's tables)."""
-    con.execute(RUNS_DDL)
+def _report_times(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    """The times the daily runs took their snapshots: one a day, the newest `now`."""
     con.execute(
         f"""
+        create temp table report_times as
+        select timestamp '{now}' - to_days(cast(n as integer)) as reported_at, n
+        from range(0, {REPORT_DAYS}) t(n)
+        """
+    )
+
+
+def _pipeline_runs(con: duckdb.DuckDBPyConnection) -> None:
+    """The daily runs in the orchestration's run log (pipeline/run_log.py's tables), each around
+    its snapshot; one of them failed."""
+    con.execute(RUNS_DDL)
+    con.execute(
+        """
         insert into ops.pipeline_runs
         select
-            'run-' || day.n, 'daily_refresh', 'dev',
-            timestamp '{now}' - to_days(cast(day.n as integer)),
-            timestamp '{now}' - to_days(cast(day.n as integer)) + to_seconds(175),
-            case when day.n = 3 then 'failed' else 'completed' end,
+            'run-' || n, 'daily_refresh', 'dev',
+            reported_at - to_seconds(60), reported_at + to_seconds(115),
+            case when n = 3 then 'failed' else 'completed' end,
             175, 60000, 13, 90, 0, null
-        from range(0, 14) day(n);
+        from report_times;
 
         insert into ops.pipeline_stages
-        select 'run-' || day.n, stage.name, stage.seconds, stage.rows_moved, '{{}}'
-        from range(0, 14) day(n)
+        select 'run-' || n, stage.name, stage.seconds, stage.rows_moved, '{}'
+        from report_times
         cross join (
             values ('extract-load', 84.0, 60000), ('dbt build', 21.0, null),
                 ('report build', 70.0, null)
@@ -193,55 +210,6 @@ def _derived(con: duckdb.DuckDBPyConnection) -> None:
         from marts.fct_orders as orders
         cross join range(1, 4) line(n)
         where line.n <= orders.line_count;
-
-        -- Refunds are issued two days after the order was placed (capped at today).
-        create table marts.fct_daily_revenue as
-        with sales as (
-            select
-                placed_on as revenue_date,
-                count(*) as orders,
-                sum(subtotal + shipping_amount + tax_amount) as gross_revenue,
-                sum(discount_amount) as discounts,
-                sum(shipping_amount) as shipping,
-                sum(tax_amount) as tax,
-                count(distinct case when is_first_order then customer_id end) as new_customers,
-                count(distinct case when not is_first_order then customer_id end)
-                    as returning_customers,
-                sum(case when is_first_order then order_total else 0 end) as new_customer_sales,
-                sum(case when not is_first_order then order_total else 0 end)
-                    as returning_customer_sales
-            from marts.fct_orders
-            where is_paid
-            group by 1
-        ),
-        refunds as (
-            select
-                least(placed_on + 2, (select max(placed_on) from marts.fct_orders)) as revenue_date,
-                count(*) as refund_count,
-                sum(refunded_amount) as refunds
-            from marts.fct_orders
-            where is_refunded
-            group by 1
-        )
-        select
-            sales.revenue_date,
-            sales.orders,
-            sales.gross_revenue,
-            sales.discounts,
-            coalesce(refunds.refunds, 0) as refunds,
-            sales.gross_revenue - sales.discounts - coalesce(refunds.refunds, 0) as net_revenue,
-            cast((sales.gross_revenue - sales.discounts) / sales.orders as decimal(18, 2))
-                as average_order_value,
-            sales.shipping,
-            sales.tax,
-            coalesce(refunds.refund_count, 0) as refund_count,
-            sales.new_customers,
-            sales.returning_customers,
-            sales.new_customer_sales,
-            sales.returning_customer_sales
-        from sales
-        left join refunds
-            on sales.revenue_date = refunds.revenue_date;
 
         create table marts.customer_lifetime_value as
         select
@@ -416,5 +384,206 @@ def _derived(con: duckdb.DuckDBPyConnection) -> None:
         from marts.fct_orders as o
         left join marts.fct_payments as p
             on o.order_id = p.order_id;
+        """
+    )
+
+
+def _versions(known: str, keys: str, figures: str) -> str:
+    """A history mart from a table of figures per report time (`reported_at`): the rows where
+    the figures differ from the run before, valid until the next such row, as a check-strategy
+    snapshot keeps them."""
+    return f"""
+        with changes as (
+            select
+                {keys}, {figures}, reported_at,
+                lag(row({figures})) over (partition by {keys} order by reported_at) as previous
+            from {known}
+        )
+        select
+            {keys}, {figures},
+            reported_at as valid_from,
+            lead(reported_at) over (partition by {keys} order by reported_at) as valid_to,
+            valid_to is null as is_current
+        from changes
+        where previous is distinct from row({figures})
+    """
+
+
+def _revenue(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    """fct_daily_revenue as the newest run computes it, and fct_daily_revenue_history: the
+    figures every run computed, one version per change. A refunded order is refunded 2 to 20
+    days after it was placed, so each run restates the net revenue of the orders before it."""
+    con.execute(
+        f"""
+        create temp table refunds as
+        select
+            order_id,
+            placed_on,
+            refunded_amount as amount,
+            least(placed_at + to_days(cast(2 + order_id % 19 as integer)), timestamp '{now}')
+                as refunded_at
+        from marts.fct_orders
+        where is_refunded;
+
+        create temp table revenue_known as
+        with sales as (
+            select
+                report_times.reported_at,
+                orders.placed_on as revenue_date,
+                count(*) as orders,
+                sum(subtotal + shipping_amount + tax_amount) as gross_revenue,
+                sum(discount_amount) as discounts,
+                sum(shipping_amount) as shipping,
+                sum(tax_amount) as tax,
+                count(distinct case when is_first_order then customer_id end) as new_customers,
+                count(distinct case when not is_first_order then customer_id end)
+                    as returning_customers,
+                sum(case when is_first_order then order_total else 0 end) as new_customer_sales,
+                sum(case when not is_first_order then order_total else 0 end)
+                    as returning_customer_sales
+            from report_times
+            inner join marts.fct_orders as orders
+                on orders.placed_at <= report_times.reported_at
+            where orders.is_paid
+            group by 1, 2
+        ),
+        refunds_known as (
+            select report_times.reported_at, refunds.*
+            from report_times
+            inner join refunds
+                on refunds.refunded_at <= report_times.reported_at
+        ),
+        refunds_issued as (
+            select
+                reported_at,
+                cast(refunded_at as date) as revenue_date,
+                count(*) as refund_count,
+                sum(amount) as refunds
+            from refunds_known
+            group by 1, 2
+        ),
+        refunds_of_orders as (
+            select reported_at, placed_on as revenue_date, sum(amount) as refunds_of_orders
+            from refunds_known
+            group by 1, 2
+        )
+        select
+            sales.reported_at,
+            sales.revenue_date,
+            sales.orders,
+            sales.gross_revenue,
+            sales.discounts,
+            coalesce(refunds_issued.refunds, 0) as refunds,
+            sales.gross_revenue - sales.discounts - coalesce(refunds_issued.refunds, 0)
+                as net_revenue,
+            cast((sales.gross_revenue - sales.discounts) / sales.orders as decimal(18, 2))
+                as average_order_value,
+            sales.shipping,
+            sales.tax,
+            coalesce(refunds_issued.refund_count, 0) as refund_count,
+            sales.new_customers,
+            sales.returning_customers,
+            sales.new_customer_sales,
+            sales.returning_customer_sales,
+            coalesce(refunds_of_orders.refunds_of_orders, 0) as refunds_of_orders,
+            cast(0 as decimal(18, 2)) as dispute_losses_of_orders,
+            sales.gross_revenue - sales.discounts
+                - coalesce(refunds_of_orders.refunds_of_orders, 0) as net_revenue_of_orders
+        from sales
+        left join refunds_issued
+            on sales.reported_at = refunds_issued.reported_at
+            and sales.revenue_date = refunds_issued.revenue_date
+        left join refunds_of_orders
+            on sales.reported_at = refunds_of_orders.reported_at
+            and sales.revenue_date = refunds_of_orders.revenue_date;
+
+        create table marts.fct_daily_revenue as
+        select * exclude (reported_at) from revenue_known
+        where reported_at = timestamp '{now}';
+        """
+    )
+    con.execute(
+        "create table marts.fct_daily_revenue_history as"
+        + _versions(
+            "revenue_known",
+            keys="revenue_date",
+            figures="orders, gross_revenue, discounts, refunds, net_revenue, refund_count, "
+            "new_customers, returning_customers, refunds_of_orders, dispute_losses_of_orders, "
+            "net_revenue_of_orders",
+        )
+    )
+
+
+def _customer_segments_history(con: duckdb.DuckDBPyConnection) -> None:
+    """customer_segments_history: customers per segment and channel as each run counted them."""
+    con.execute(
+        "create temp table segments_known as "
+        """
+        with customers as (
+            select
+                report_times.reported_at,
+                orders.customer_id,
+                count(*) as lifetime_orders,
+                max(orders.placed_at) as last_order_at,
+                sum(orders.net_order_total) as lifetime_value
+            from report_times
+            inner join marts.fct_orders as orders
+                on orders.placed_at <= report_times.reported_at
+            where orders.is_paid
+            group by 1, 2
+        )
+        select
+            customers.reported_at,
+            case
+                when customers.last_order_at < customers.reported_at - interval 90 days
+                    then 'lapsed'
+                when customers.lifetime_orders = 1 then 'one_time'
+                else 'repeat'
+            end as segment,
+            clv.acquisition_channel,
+            count(*) as customers,
+            sum(customers.lifetime_value) as lifetime_value
+        from customers
+        inner join marts.customer_lifetime_value as clv
+            on customers.customer_id = clv.customer_id
+        group by 1, 2, 3
+        """
+    )
+    con.execute(
+        "create table marts.customer_segments_history as"
+        + _versions(
+            "segments_known",
+            keys="segment, acquisition_channel",
+            figures="customers, lifetime_value",
+        )
+    )
+
+
+def _price_changes(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    """Every fifth product was repriced once during the history (dim_products gets a version)."""
+    con.execute(
+        f"""
+        create temp table repriced as
+        select
+            *,
+            timestamp '{now}' - to_days(cast(product_id % 23 as integer)) - interval 3 hours
+                as repriced_at
+        from marts.dim_products
+        where product_id % 5 = 0;
+
+        update marts.dim_products
+        set valid_to = repriced.repriced_at, is_current = false
+        from repriced
+        where dim_products.product_id = repriced.product_id;
+
+        insert into marts.dim_products
+        select
+            'v' || product_id || '-2',
+            product_id, sku, product_name, category_id, category_name, department, currency,
+            cast(price * (1 + (product_id % 7 - 3) / 20) as decimal(18, 2)),
+            unit_cost,
+            cast(price * (1 + (product_id % 7 - 3) / 20) - unit_cost as decimal(18, 2)),
+            is_active, created_at, repriced_at, null, true
+        from repriced
         """
     )

@@ -16,6 +16,8 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -27,12 +29,22 @@ from headless_chromium import CHROMIUM, Chromium
 from pipeline.reports import REPORTS_DIR, ReportBuild, build_site
 from sandbox.config import REPO_ROOT, load_settings
 
-PAGES = ["/", "/costs/", "/customers/", "/marketing/", "/payments/", "/products/", "/real-time/"]
+PAGES = [
+    "/",
+    "/costs/",
+    "/customers/",
+    "/history/",
+    "/marketing/",
+    "/payments/",
+    "/products/",
+    "/real-time/",
+]
 # Every page says how fresh its data is; these say what the page is about.
 PAGE_HEADINGS = {
     "/": "Executive revenue",
     "/costs/": "Cost and operations",
     "/customers/": "Customers",
+    "/history/": "As reported",
     "/marketing/": "Marketing",
     "/payments/": "Payments",
     "/products/": "Products",
@@ -255,3 +267,95 @@ def test_filters_query_the_data_in_the_browser(site: Site, served: str, browser:
 
 CUSTOMER_COUNT = "document.querySelector('[data-figure=\"customer-count\"]').innerText"
 EMAIL_OPTION = "document.querySelector('[role=option][data-value=\"email\"]')"
+
+
+# -- the history page -------------------------------------------------------------------------
+def month_as_reported_and_now(site: Site, report_day: date) -> tuple[Decimal, Decimal]:
+    """Net revenue of the orders of the month before `report_day`, over its days that were over
+    when the last snapshot of that day was taken: as that snapshot had it, and as the mart has
+    it now."""
+    return site.sql(
+        f"""
+        with reported as (
+            select max(valid_from) as reported_at
+            from marts.fct_daily_revenue_history
+            where cast(valid_from as date) <= date '{report_day}'
+        ),
+        days as (
+            select history.revenue_date, history.net_revenue_of_orders
+            from marts.fct_daily_revenue_history as history, reported
+            where history.valid_from <= reported.reported_at
+                and (history.valid_to is null or history.valid_to > reported.reported_at)
+                and history.revenue_date < cast(reported.reported_at as date)
+                and date_trunc('month', history.revenue_date)
+                    = date_trunc('month', date '{report_day}' - 1)
+        )
+        select
+            sum(days.net_revenue_of_orders),
+            sum(mart.net_revenue_of_orders)
+        from days
+        inner join marts.fct_daily_revenue as mart
+            on days.revenue_date = mart.revenue_date
+        """
+    )
+
+
+def test_history_shows_a_month_as_reported_on_two_days_and_now(
+    site: Site, served: str, browser: Chromium
+) -> None:
+    """Pick two report days; each shows the month before it as reported then, restated now,
+    with the run that reported it."""
+    today = site.sql("select cast(max(valid_from) as date) from marts.fct_daily_revenue_history")[0]
+    first_of_month = (today - timedelta(days=1)).replace(day=1)
+    report_days = [first_of_month, first_of_month - timedelta(days=14)]
+    browser.open(served + "/history/")
+    browser.wait_for("!!document.querySelector('[data-figure=\"report-day\"] button')")
+    for report_day in report_days:
+        choose_report_day(browser, report_day)
+        browser.screenshot(ARTIFACTS / f"reports-history-{report_day}.png")
+        then, now = month_as_reported_and_now(site, report_day)
+        assert then != now, "the fixture restates every month: refunds land up to 20 days late"
+        assert figure(shown(browser, "net-revenue-then")) == pytest.approx(float(then), abs=0.005)
+        assert figure(shown(browser, "net-revenue-now")) == pytest.approx(float(now), abs=0.005)
+        (run_id,) = site.sql(
+            f"""
+            select run_id from ops.pipeline_runs
+            where cast(started_at as date) = date '{report_day}'
+            """
+        )
+        assert f"reported by run {run_id} (daily_refresh, " in shown(browser, "reported-by")
+    assert browser.log.blocked == [] and browser.log.console_errors == []
+
+
+def choose_report_day(browser: Chromium, report_day: date) -> None:
+    """Choose a day in the page's dropdown, by typing it into the dropdown's search (only a few
+    of its options are in the page at a time)."""
+    label = f"{report_day.day} {report_day:%B %Y}"
+    option = f"document.querySelector('[role=option][data-value=\"{label}\"]')"
+    before = shown(browser, "net-revenue-then")
+    # Open the dropdown; a click before the page is interactive is lost, so try again.
+    for _attempt in range(5):
+        browser.evaluate("document.querySelector('[data-figure=\"report-day\"] button').click()")
+        try:
+            browser.wait_for("!!document.querySelector('[data-cmdk-input]')", timeout=3)
+            break
+        except TimeoutError:
+            continue
+    browser.settle()
+    browser.evaluate(
+        "(() => { const search = document.querySelector('[data-cmdk-input]'); "
+        f"search.value = {json.dumps(label)}; "
+        "search.dispatchEvent(new Event('input', {bubbles: true})); })()"
+    )
+    browser.wait_for(f"!!{option}")
+    browser.evaluate(f"{option}.click()")
+    browser.wait_for(f"{FIGURE.format('net-revenue-then')} !== {json.dumps(before)}")
+    browser.settle()
+    assert label in shown(browser, "report-day")
+
+
+def shown(browser: Chromium, name: str) -> str:
+    return " ".join(browser.evaluate(FIGURE.format(name)).split())
+
+
+FIGURE = "document.querySelector('[data-figure=\"{}\"]').innerText"
