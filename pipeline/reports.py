@@ -6,16 +6,21 @@ Both steps run with a time limit: offline, an unpatched Evidence hangs instead o
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sandbox.config import REPO_ROOT, Settings
 
 REPORTS_DIR = REPO_ROOT / "reports"
+# Where the dbt docs sit beside the site: the pages' "where these figures come from" links.
+DOCS_URL_PATH = "/dbt-docs/"
 SOURCES_TIMEOUT_S = 300
 BUILD_TIMEOUT_S = 600
 
@@ -152,3 +157,32 @@ def build_site(
         output_dir=output_dir,
         site_bytes=site_bytes,
     )
+
+
+class _SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """The static site, with the dbt docs (a directory of their own) under DOCS_URL_PATH."""
+
+    def __init__(self, *args: object, docs_dir: Path, **kwargs: object) -> None:
+        self.docs_dir = docs_dir
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def translate_path(self, path: str) -> str:
+        url_path = urlsplit(path).path
+        docs_root = DOCS_URL_PATH.rstrip("/")
+        if url_path != docs_root and not url_path.startswith(DOCS_URL_PATH):
+            return super().translate_path(path)
+        # The parent resolves the path inside `directory` (dropping any `..`): re-root it.
+        in_site = Path(super().translate_path(path.replace(docs_root, "", 1) or "/"))
+        return str(self.docs_dir / in_site.relative_to(self.directory))
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def site_server(
+    site_dir: Path, docs_dir: Path, port: int = 3000
+) -> http.server.ThreadingHTTPServer:
+    """A web server on 127.0.0.1 for the built site and, at /dbt-docs/, the dbt docs
+    (pipeline.transform.build_docs). Call serve_forever() on it; port 0 picks a free one."""
+    handler = functools.partial(_SiteHandler, directory=str(site_dir), docs_dir=docs_dir)
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)

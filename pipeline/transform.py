@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -129,3 +130,28 @@ def build(
             f"dbt build failed to run (exit {result.returncode}): {error_cause(lines)}\n{tail}"
         )
     return summarise(json.loads(run_results.read_text()), seconds)
+
+
+def docs_dir(settings: Settings) -> Path:
+    return settings.home / "dbt" / "docs"
+
+
+def build_docs(settings: Settings) -> Path:
+    """`dbt docs generate --static`: the project's documentation — models, columns, tests and the
+    lineage from every report page (exposures) back to RAW — as one self-contained HTML file,
+    <home>/dbt/docs/index.html, which pipeline.reports serves at /dbt-docs/ beside the site.
+
+    It reads the warehouse's catalog, so it runs after a build, under the warehouse's lock.
+    """
+    result = run_dbt(settings, ["docs", "generate", "--static"])
+    built = target_dir(settings) / "static_index.html"
+    if result.returncode != 0 or not built.exists():
+        lines = (result.stdout + result.stderr).splitlines()
+        raise TransformError(
+            f"dbt docs generate failed (exit {result.returncode}): {error_cause(lines)}\n"
+            + "\n".join(lines[-25:])
+        )
+    page = docs_dir(settings) / "index.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(built, page)
+    return page

@@ -54,6 +54,13 @@ ERROR_BOXES = '[class*="border-negative/50"]'  # Evidence's query and component 
 # The site build (sources + vite) can take minutes on a busy 2-core machine.
 pytestmark = pytest.mark.timeout(1800)
 ARTIFACTS = Path(os.environ.get("REPORTS_ARTIFACTS_DIR", REPO_ROOT / ".local" / "test-artifacts"))
+# The report pages as dbt exposures: each page links to its own in the dbt docs.
+EXPOSURES = {
+    exposure["name"]
+    for exposure in yaml.safe_load(
+        (REPO_ROOT / "transform" / "models" / "_exposures.yml").read_text()
+    )["exposures"]
+}
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,11 @@ def test_page_renders_offline_in_chromium(
     assert PAGE_HEADINGS[page] in text
     if page != "/real-time/":
         assert "Last updated as of" in text
+    # The page's exposure in the dbt docs: its lineage back to RAW.
+    lineage = browser.evaluate("document.querySelector('[data-figure=lineage]').href")
+    exposure = lineage.split("#!/exposure/exposure.shop.")[1]
+    assert lineage.startswith(served + "/dbt-docs/#!/exposure/")
+    assert exposure in EXPOSURES, f"{page} links to {exposure}, not an exposure of transform/"
 
 
 def test_executive_figures_in_the_browser(site: Site, served: str, browser: Chromium) -> None:

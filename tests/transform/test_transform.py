@@ -7,8 +7,11 @@ The module runs a shop of its own (PostgreSQL, Stripe sandbox, RAW files in a pr
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
+import threading
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import extract_load, services, transform, warehouse
+from pipeline import extract_load, reports, services, transform, warehouse
 from pipeline.reconcile import source_net_revenue
 from sandbox import generator
 from sandbox.config import REPO_ROOT, Settings
@@ -240,6 +243,48 @@ def test_the_history_keeps_what_each_build_reported(builds: Builds) -> None:
         for day, figure in builds.first_reported.items()
         if day < last_first_day
     )
+
+
+def test_the_docs_show_the_lineage_from_a_page_back_to_raw(builds: Builds, tmp_path: Path) -> None:
+    """`dbt docs generate`, served beside the report site at /dbt-docs/: the history page's
+    exposure reaches RAW's orders through the marts its queries read."""
+    page = transform.build_docs(builds.settings)
+    manifest = json.loads((transform.target_dir(builds.settings) / "manifest.json").read_text())
+    parents = manifest["parent_map"]
+    # the page's query reads the history mart, kept by a snapshot of the revenue mart
+    hops = [
+        "exposure.shop.report_history",
+        "model.shop.fct_daily_revenue_history",
+        "snapshot.shop.daily_revenue_snapshot",
+        "model.shop.fct_daily_revenue",
+        "model.shop.fct_orders",
+    ]
+    for child, parent in itertools.pairwise(hops):
+        assert parent in parents[child], f"{parent} is not a parent of {child}"
+
+    def reaches_raw_orders(node: str) -> bool:
+        return node == "source.shop.postgres.orders" or any(
+            reaches_raw_orders(parent) for parent in parents.get(node, [])
+        )
+
+    assert reaches_raw_orders(hops[-1])
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<html><body>the report site</body></html>")
+    server = reports.site_server(site, page.parent, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with urllib.request.urlopen(base + "/") as response:
+            assert b"the report site" in response.read()
+        with urllib.request.urlopen(base + "/dbt-docs/") as response:
+            docs = response.read().decode()
+    finally:
+        server.shutdown()
+    # the static docs carry the manifest: the exposure and its lineage are in the page served
+    assert "report_history" in docs and "fct_daily_revenue_history" in docs
 
 
 def test_the_snowflake_adapter_builds_the_project_on_fakesnow(
