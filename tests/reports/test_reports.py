@@ -236,8 +236,11 @@ def test_page_renders_offline_in_chromium(
         assert "Last updated as of" in text
     # The page's exposure in the dbt docs: its lineage back to RAW.
     lineage = browser.evaluate("document.querySelector('[data-figure=lineage]').href")
-    exposure = lineage.split("#!/exposure/exposure.shop.")[1]
-    assert lineage.startswith(served + "/dbt-docs/#!/exposure/")
+    exposure = lineage.split("#!/exposure/exposure.shop.")[1].split("?")[0]
+    assert lineage == (
+        f"{served}/dbt-docs/#!/exposure/exposure.shop.{exposure}"
+        f"?g_v=1&g_i=%2Bexposure:{exposure}"  # with its lineage graph open
+    )
     assert exposure in EXPOSURES, f"{page} links to {exposure}, not an exposure of transform/"
 
 
