@@ -315,8 +315,13 @@ def test_the_snowflake_adapter_builds_the_project_on_fakesnow(
 
     # warn: the payments reconciliation flags the charge of the order deleted above
     first = build_on_fakesnow("build")
+    # dbt lists the exposures (the report pages) as no-op nodes of a build
     statuses = {r["unique_id"]: r["status"] for r in first["results"]}
-    assert set(statuses.values()) <= {"success", "pass", "warn"}
+    assert {s for uid, s in statuses.items() if not uid.startswith("exposure.")} <= {
+        "success",
+        "pass",
+        "warn",
+    }
     assert sum(uid.startswith("model.") for uid in statuses) >= 30
     assert sum(uid.startswith("unit_test.") for uid in statuses) >= 5
 
