@@ -21,7 +21,7 @@ from typing import Literal, Protocol, TypeVar
 Verdict = Literal["normal", "below", "above"]
 T = TypeVar("T", float, Decimal)
 
-# Normal windows in a row that close an incident: one normal window between two bad ones is
+# Settled windows in a row that close an incident: one good window between two bad ones is
 # still the same incident.
 WINDOWS_TO_RESOLVE = 2
 
@@ -171,10 +171,12 @@ def follow(
         if incident.normal_windows + 1 < WINDOWS_TO_RESOLVE:
             return replace(incident, normal_windows=incident.normal_windows + 1), None
         lasted = incident.last_abnormal - incident.since
+        ended = f"{incident.last_abnormal:%H:%M}"
+        if incident.last_abnormal.date() != incident.since.date():
+            ended = f"{incident.last_abnormal:%a %d %b} {ended}"
         return None, Alert(
             f":white_check_mark: *Orders back to normal* after {_duration(lasted)} far "
-            f"{incident.direction} normal ({incident.since:%a %d %b %H:%M}-"
-            f"{incident.last_abnormal:%H:%M} UTC)",
+            f"{incident.direction} normal ({incident.since:%a %d %b %H:%M}-{ended} UTC)",
             _fields(assessment),
         )
     if verdict == "normal":

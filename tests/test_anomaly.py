@@ -97,6 +97,7 @@ def run(windows: list[tuple[int, str]]) -> list[tuple[str, anomaly.Alert]]:
 
 
 NORMAL, DOWN, BUSY = (50, "5000"), (0, "0"), (300, "30000")
+NORMAL_FIGURES = (50, Decimal("5000"))
 
 
 def test_one_alert_when_an_incident_opens_and_one_when_it_is_resolved() -> None:
@@ -122,6 +123,18 @@ def test_a_day_hovering_near_the_limit_stays_one_incident() -> None:
     alerts = run([BUSY, hovering, hovering, BUSY, hovering, hovering, NORMAL, NORMAL])
     assert [at for at, _ in alerts] == ["19:00", "20:45"]
     assert "back to normal* after 60 min far above" in alerts[1][1].text
+
+
+def test_an_incident_over_midnight_names_both_days() -> None:
+    incident: Incident | None = Incident(
+        "above", datetime(2026, 11, 27, 0, 0), datetime(2026, 11, 28, 0, 30)
+    )
+    settled = anomaly.assess(quarter(datetime(2026, 11, 28, 1)), Figures(*NORMAL_FIGURES), BAND)
+    alert = None
+    while incident is not None:
+        incident, alert = anomaly.follow(incident, settled)
+    assert alert is not None
+    assert "after 24.5 h far above normal (Fri 27 Nov 00:00-Sat 28 Nov 00:30 UTC)" in alert.text
 
 
 def test_a_turn_from_below_to_above_is_a_new_alert() -> None:
