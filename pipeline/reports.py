@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import http.server
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from pipeline import processes, writer
 from pipeline.errors import PlatformError
@@ -28,6 +30,8 @@ from pipeline.settings import REPO_ROOT, Settings
 REPORTS_DIR = REPO_ROOT / "reports"
 # Where `evidence build` compiles and renders the site (kept between builds).
 TEMPLATE_DIR = REPORTS_DIR / ".evidence" / "template"
+# Where the dbt docs sit beside the site: the pages' "where these figures come from" links.
+DOCS_URL_PATH = "/dbt-docs/"
 SOURCES_TIMEOUT_S = 300
 BUILD_TIMEOUT_S = 600
 RENDER_TIMEOUT_S = 300
@@ -331,3 +335,32 @@ def _read_bytes(path: Path) -> bytes | None:
 
 def _site_bytes(site_dir: Path) -> int:
     return sum(f.stat().st_size for f in site_dir.rglob("*") if f.is_file())
+
+
+class _SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """The static site, with the dbt docs (a directory of their own) under DOCS_URL_PATH."""
+
+    def __init__(self, *args: object, docs_dir: Path, **kwargs: object) -> None:
+        self.docs_dir = docs_dir
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def translate_path(self, path: str) -> str:
+        url_path = urlsplit(path).path
+        docs_root = DOCS_URL_PATH.rstrip("/")
+        if url_path != docs_root and not url_path.startswith(DOCS_URL_PATH):
+            return super().translate_path(path)
+        # The parent resolves the path inside `directory` (dropping any `..`): re-root it.
+        in_site = Path(super().translate_path(path.replace(docs_root, "", 1) or "/"))
+        return str(self.docs_dir / in_site.relative_to(self.directory))
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def site_server(
+    site_dir: Path, docs_dir: Path, port: int = 3000
+) -> http.server.ThreadingHTTPServer:
+    """A web server on 127.0.0.1 for the built site and, at /dbt-docs/, the dbt docs
+    (pipeline.transform.build_docs). Call serve_forever() on it; port 0 picks a free one."""
+    handler = functools.partial(_SiteHandler, directory=str(site_dir), docs_dir=docs_dir)
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from collections import Counter
@@ -161,3 +162,28 @@ def build(
             f"log: {log_file}\n{processes.log_tail(log_file)}"
         )
     return summarise(json.loads(run_results.read_text()), seconds)
+
+
+def docs_dir(settings: Settings) -> Path:
+    return settings.home / "dbt" / "docs"
+
+
+def build_docs(settings: Settings) -> Path:
+    """`dbt docs generate --static`: the project's documentation — models, columns, tests and the
+    lineage from every report page (exposures) back to RAW — as one self-contained HTML file,
+    <home>/dbt/docs/index.html, which pipeline.reports serves at /dbt-docs/ beside the site.
+
+    It reads the warehouse's catalog, so it runs after a build, under the warehouse's lock.
+    """
+    code, log_file = run_dbt(settings, ["docs", "generate", "--static"], "dbt-docs")
+    built = target_dir(settings) / "static_index.html"
+    if code != 0 or not built.exists():
+        lines = log_file.read_text(errors="replace").splitlines()
+        raise TransformError(
+            f"dbt docs generate failed (exit {code}): {processes.error_cause(lines)}\n"
+            f"log: {log_file}\n{processes.log_tail(log_file)}"
+        )
+    page = docs_dir(settings) / "index.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(built, page)
+    return page

@@ -142,8 +142,12 @@ def generate(
     return counts
 
 
-def simulate(settings: LocalShop, *, until: datetime) -> dict[str, int]:
-    """Advance the shop from its clock to `until`; returns inserted/updated/deleted counts."""
+def simulate(
+    settings: LocalShop, *, until: datetime, checkout_down: bool = False
+) -> dict[str, int]:
+    """Advance the shop from its clock to `until`; returns inserted/updated/deleted counts.
+    With `checkout_down` the shop takes no new order (or sign-up) in the window, as during an
+    outage of its checkout: what was planned for earlier orders still happens."""
     with (
         connect(settings, settings.sandbox_db) as sandbox,
         connect(settings, settings.shop_db) as shop,
@@ -166,7 +170,9 @@ def simulate(settings: LocalShop, *, until: datetime) -> dict[str, int]:
         catalogue = build_catalogue(np.random.default_rng([seed, STREAM_CATALOGUE]))
         price_cents = _current_prices(shop, len(catalogue.product_id))
         _, demand = hourly_intensity(lo, hi)
-        order_count = int(rng.poisson(state["orders_per_demand_hour"] * demand.sum()))
+        order_count = (
+            0 if checkout_down else int(rng.poisson(state["orders_per_demand_hour"] * demand.sum()))
+        )
         sequences = Sequences(**{k: state[f"next_{k}"] for k in Sequences.__dataclass_fields__})
 
         customers, orders = draw_window(

@@ -21,6 +21,11 @@ resource "snowflake_schema" "this" {
   database = snowflake_database.this[each.value.database].name
   name     = each.value.name
   # Managed access: only the schema owner and SECURITYADMIN grant on its objects, so a tool
-  # that creates a table cannot hand it to another role. Retention is the database's.
+  # that creates a table cannot hand it to another role.
   with_managed_access = "true"
+  # The database's retention unless platform.yaml gives the schema its own.
+  data_retention_time_in_days = try(
+    local.platform.databases[each.value.database].schema_retention_days[each.value.name][var.environment],
+    null
+  )
 }

@@ -561,3 +561,20 @@ def test_simulate_in_small_steps_keeps_the_invariants(
     assert today.read_text().count("\n") == rows_before  # rewritten in place, one row per campaign
     assert not list(pg.marketing_dir.rglob("*.tmp"))
     assert_consistent(shop, sandbox)
+
+
+def test_a_checkout_outage_takes_no_orders_while_earlier_orders_go_on(
+    pg: LocalShop, shop: psycopg.Connection, sandbox: psycopg.Connection
+) -> None:
+    """simulate(checkout_down=True): no order and no sign-up in the window; payments, shipping
+    and refunds planned for earlier orders still happen."""
+    clock = shop_clock(pg)
+    shop.commit()
+    counts = simulate(pg, until=clock + timedelta(hours=6), checkout_down=True)
+    assert counts["shop.orders.inserted"] == counts["shop.customers.inserted"] == 0
+    assert counts["shop.orders.updated"] > 0 and counts["shop.order_status_history.inserted"] > 0
+    newest = scalar(shop, "select max(placed_at) from orders")
+    assert newest <= clock
+    counts = simulate(pg, until=clock + timedelta(hours=7))  # the checkout is back
+    assert counts["shop.orders.inserted"] > 0
+    assert_consistent(shop, sandbox)

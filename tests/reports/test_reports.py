@@ -20,26 +20,38 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from headless_chromium import CHROMIUM, Chromium
 
-from pipeline import extract_load, reports, transform
+from pipeline import deletes, extract_load, reports, transform
 from pipeline import settings as platform
 from pipeline.reports import REPORTS_DIR, ReportBuild, build_site
 from pipeline.run_log import RunLog
 from sandbox import generator, postgres, services
 from sandbox.config import REPO_ROOT, LocalShop
 
-PAGES = ["/", "/costs/", "/customers/", "/marketing/", "/payments/", "/products/", "/real-time/"]
+PAGES = [
+    "/",
+    "/costs/",
+    "/customers/",
+    "/history/",
+    "/marketing/",
+    "/payments/",
+    "/products/",
+    "/real-time/",
+]
 # Every page says how fresh its data is; these say what the page is about.
 PAGE_HEADINGS = {
     "/": "Executive revenue",
     "/costs/": "Cost and operations",
     "/customers/": "Customers",
+    "/history/": "As reported",
     "/marketing/": "Marketing",
     "/payments/": "Payments",
     "/products/": "Products",
@@ -49,6 +61,13 @@ ERROR_BOXES = '[class*="border-negative/50"]'  # Evidence's query and component 
 # The site build (sources + vite) can take minutes on a busy 2-core machine.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 ARTIFACTS = Path(os.environ.get("REPORTS_ARTIFACTS_DIR", REPO_ROOT / ".local" / "test-artifacts"))
+# The report pages as dbt exposures: each page links to its own in the dbt docs.
+EXPOSURES = {
+    exposure["name"]
+    for exposure in yaml.safe_load(
+        (REPO_ROOT / "transform" / "models" / "_exposures.yml").read_text()
+    )["exposures"]
+}
 
 
 @dataclass(frozen=True)
@@ -64,12 +83,14 @@ class Site:
 @pytest.fixture(scope="module")
 def site(shop_home: LocalShop) -> Site:
     """The site built from marts dbt made of a small shop reaching now, with one payment Stripe
-    captured for less than the order (an exception for the payments page)."""
+    captured for less than the order (an exception for the payments page), and the history three
+    daily runs left: the first two dated on past report days, each followed by a paid order of the
+    month before that day deleted at the source (a restatement the history must show)."""
     if not (REPORTS_DIR / "node_modules" / ".bin" / "evidence").exists():
         pytest.fail("reports/node_modules is missing: run `npm install` in reports/ (./run setup)")
     shop = shop_home
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
-    generator.generate(shop, months=0.1, orders_per_month=30_000, seed=17, end=end)
+    generator.generate(shop, months=2.5, orders_per_month=3_000, seed=17, end=end)
     with postgres.connect(shop, shop.sandbox_db, autocommit=True) as stripe:
         stripe.execute(
             "update stripe.charges set amount = amount - 100 where id = "
@@ -78,14 +99,60 @@ def site(shop_home: LocalShop) -> Site:
     settings = shop.platform()
     services.start_stripe_sandbox(shop)  # for the module: conftest stops it
     extract_load.run_jobs(settings)
-    built = transform.build(settings)
-    assert built.ok, built.describe()
-    for number, status in enumerate(("completed", "failed", "completed")):
+    first_of_month = (end.date() - timedelta(days=1)).replace(day=1)
+    report_days = [first_of_month - timedelta(days=14), first_of_month]
+    for number, report_day in enumerate([*report_days, None]):
+        built = transform.build(settings)
+        assert built.ok, built.describe()
         run = RunLog(run_id=f"run-{number}", flow="daily_refresh", environment="dev")
+        if report_day is not None:
+            reported_at = datetime.combine(report_day, datetime.min.time(), UTC) + HOURS_6
+            date_the_last_build(shop, reported_at)
+            run.started_at = reported_at - timedelta(minutes=3)
+            _delete_a_paid_order_of_the_month_before(shop, report_day)
+            extract_load.run_job(settings, "el-postgres")
+            deletes.mark_deleted(settings, "el-postgres")
         run.stage("dbt build", built.seconds, summary=built.describe())
-        run.write(settings, status, None if status == "completed" else "SourcesHeldBackError: x")
+        run.write(settings, "completed")
+    RunLog(run_id="run-failed", flow="realtime_orders", environment="dev").write(
+        settings, "failed", "SourcesHeldBackError: x"
+    )
     build = build_site(settings, output_dir=shop.home / "site", build_timeout=900)
     return Site(build=build, warehouse=shop.warehouse_dir / "analytics.duckdb")
+
+
+HOURS_6 = timedelta(hours=6)
+SNAPSHOTS_OF_REPORTS = ("daily_revenue_snapshot", "customer_segments_snapshot")
+
+
+def date_the_last_build(shop: LocalShop, reported_at: datetime) -> None:
+    """The versions the last build's snapshots started (and ended) dated as if that build had
+    run at `reported_at`: the history of many days, without waiting for them."""
+    with duckdb.connect(str(shop.warehouse_dir / "analytics.duckdb")) as con:
+        for table in SNAPSHOTS_OF_REPORTS:
+            query = f"select max(dbt_valid_from) from snapshots.{table}"
+            (built_at,) = con.execute(query).fetchone()
+            at = reported_at.replace(tzinfo=None)
+            con.execute(
+                f"update snapshots.{table} set dbt_valid_from = ?, dbt_updated_at = ? "
+                "where dbt_valid_from = ?",
+                [at, at, built_at],
+            )
+            con.execute(
+                f"update snapshots.{table} set dbt_valid_to = ? where dbt_valid_to = ?",
+                [at, built_at],
+            )
+
+
+def _delete_a_paid_order_of_the_month_before(shop: LocalShop, report_day: date) -> None:
+    month = (report_day - timedelta(days=1)).replace(day=1)
+    with postgres.connect(shop, shop.shop_db, autocommit=True) as conn:
+        conn.execute(
+            "delete from orders where order_id = (select min(orders.order_id) from orders "
+            "join payments using (order_id) where payments.status = 'succeeded' "
+            "and date_trunc('month', placed_at at time zone 'UTC') = %s)",
+            [month],
+        )
 
 
 @contextlib.contextmanager
@@ -229,6 +296,14 @@ def test_page_renders_offline_in_chromium(
     assert PAGE_HEADINGS[page] in text
     if page != "/real-time/":
         assert "Last updated as of" in text
+    # The page's exposure in the dbt docs: its lineage back to RAW.
+    lineage = browser.evaluate("document.querySelector('[data-figure=lineage]').href")
+    exposure = lineage.split("#!/exposure/exposure.shop.")[1].split("?")[0]
+    assert lineage == (
+        f"{served}/dbt-docs/#!/exposure/exposure.shop.{exposure}"
+        f"?g_v=1&g_i=%2Bexposure:{exposure}"  # with its lineage graph open
+    )
+    assert exposure in EXPOSURES, f"{page} links to {exposure}, not an exposure of transform/"
 
 
 def test_executive_figures_in_the_browser(site: Site, served: str, browser: Chromium) -> None:
@@ -398,6 +473,98 @@ def test_site_inputs_are_pages_and_queries_not_data(
         (tmp_path / changed).write_text(original)
     (tmp_path / "pages" / "new-page.md").write_text("# New\n")
     assert reports.site_inputs_digest() != digest
+
+
+# -- the history page -------------------------------------------------------------------------
+def month_as_reported_and_now(site: Site, report_day: date) -> tuple[Decimal, Decimal]:
+    """Net revenue of the orders of the month before `report_day`, over its days that were over
+    when the last snapshot of that day was taken: as that snapshot had it, and as the mart has
+    it now."""
+    return site.sql(
+        f"""
+        with reported as (
+            select max(valid_from) as reported_at
+            from marts.fct_daily_revenue_history
+            where cast(valid_from as date) <= date '{report_day}'
+        ),
+        days as (
+            select history.revenue_date, history.net_revenue_of_orders
+            from marts.fct_daily_revenue_history as history, reported
+            where history.valid_from <= reported.reported_at
+                and (history.valid_to is null or history.valid_to > reported.reported_at)
+                and history.revenue_date < cast(reported.reported_at as date)
+                and date_trunc('month', history.revenue_date)
+                    = date_trunc('month', date '{report_day}' - 1)
+        )
+        select
+            sum(days.net_revenue_of_orders),
+            sum(mart.net_revenue_of_orders)
+        from days
+        inner join marts.fct_daily_revenue as mart
+            on days.revenue_date = mart.revenue_date
+        """
+    )
+
+
+def test_history_shows_a_month_as_reported_on_two_days_and_now(
+    site: Site, served: str, browser: Chromium
+) -> None:
+    """Pick two report days; each shows the month before it as reported then, restated now,
+    with the run that reported it."""
+    today = site.sql("select cast(max(valid_from) as date) from marts.fct_daily_revenue_history")[0]
+    first_of_month = (today - timedelta(days=1)).replace(day=1)
+    report_days = [first_of_month, first_of_month - timedelta(days=14)]
+    browser.open(served + "/history/")
+    browser.wait_for("!!document.querySelector('[data-figure=\"report-day\"] button')")
+    for report_day in report_days:
+        choose_report_day(browser, report_day)
+        browser.screenshot(ARTIFACTS / f"reports-history-{report_day}.png")
+        then, now = month_as_reported_and_now(site, report_day)
+        assert then != now, "an order of that month was deleted after the report day"
+        assert figure(shown(browser, "net-revenue-then")) == pytest.approx(float(then), abs=0.005)
+        assert figure(shown(browser, "net-revenue-now")) == pytest.approx(float(now), abs=0.005)
+        (run_id,) = site.sql(
+            f"""
+            select run_id from ops.pipeline_runs
+            where cast(started_at as date) = date '{report_day}'
+            """
+        )
+        assert f"reported by run {run_id} (daily_refresh, " in shown(browser, "reported-by")
+    assert browser.log.blocked == [] and browser.log.console_errors == []
+
+
+def choose_report_day(browser: Chromium, report_day: date) -> None:
+    """Choose a day in the page's dropdown, by typing it into the dropdown's search (only a few
+    of its options are in the page at a time)."""
+    label = f"{report_day.day} {report_day:%B %Y}"
+    option = f"document.querySelector('[role=option][data-value=\"{label}\"]')"
+    before = shown(browser, "net-revenue-then")
+    # Open the dropdown; a click before the page is interactive is lost, so try again.
+    for _attempt in range(5):
+        browser.evaluate("document.querySelector('[data-figure=\"report-day\"] button').click()")
+        try:
+            browser.wait_for("!!document.querySelector('[data-cmdk-input]')", timeout=3)
+            break
+        except TimeoutError:
+            continue
+    browser.settle()
+    browser.evaluate(
+        "(() => { const search = document.querySelector('[data-cmdk-input]'); "
+        f"search.value = {json.dumps(label)}; "
+        "search.dispatchEvent(new Event('input', {bubbles: true})); })()"
+    )
+    browser.wait_for(f"!!{option}")
+    browser.evaluate(f"{option}.click()")
+    browser.wait_for(f"{FIGURE.format('net-revenue-then')} !== {json.dumps(before)}")
+    browser.settle()
+    assert label in shown(browser, "report-day")
+
+
+def shown(browser: Chromium, name: str) -> str:
+    return " ".join(browser.evaluate(FIGURE.format(name)).split())
+
+
+FIGURE = "document.querySelector('[data-figure=\"{}\"]').innerText"
 
 
 # -- a failed build ----------------------------------------------------------------------------

@@ -450,12 +450,20 @@ def check_outputs(plan: dict) -> list[str]:
 
 def check_databases(plan: dict) -> list[str]:
     violations = []
+    retention = {}
     for db in resources(plan, "snowflake_database"):
-        if db["values"].get("data_retention_time_in_days") is None:
+        retention[db["values"]["name"]] = db["values"].get("data_retention_time_in_days")
+        if retention[db["values"]["name"]] is None:
             violations.append(f"{db['address']}: time travel retention left to the default")
     for schema in resources(plan, "snowflake_schema"):
         if schema["values"].get("with_managed_access") != "true":
             violations.append(f"{schema['address']}: not a managed-access schema")
+        # The snapshots are the only record of what the reports said: never less Time Travel
+        # than the database's, whatever the environment.
+        database_days = retention.get(schema["values"]["database"]) or 0
+        schema_days = schema["values"].get("data_retention_time_in_days")
+        if schema["values"]["name"] == "SNAPSHOTS" and (schema_days or 0) < database_days:
+            violations.append(f"{schema['address']}: less time travel than its database")
     return violations
 
 

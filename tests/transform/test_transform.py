@@ -7,19 +7,23 @@ The module runs a shop of its own (PostgreSQL, Stripe sandbox, RAW files in a pr
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
+import threading
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
 
-from pipeline import extract_load, transform
+from pipeline import extract_load, reports, transform
 from sandbox import generator, inspect, services
 from sandbox.config import REPO_ROOT, LocalShop
 from sandbox.inspect import mart_net_revenue, source_net_revenue
@@ -54,6 +58,10 @@ def shop(shop_home: LocalShop) -> LocalShop:
 class Builds:
     settings: LocalShop
     full: transform.BuildSummary
+    # fct_daily_revenue right after the full build (revenue_date, net_revenue_of_orders), and a
+    # time between that build and the next: what the history must say was reported then.
+    first_reported: dict[date, Decimal]
+    after_full: datetime
 
 
 def analytics(settings: LocalShop) -> duckdb.DuckDBPyConnection:
@@ -106,14 +114,21 @@ def copy_marts(settings: LocalShop) -> duckdb.DuckDBPyConnection:
 
 @pytest.fixture(scope="module")
 def builds(shop: LocalShop) -> Iterator[Builds]:
-    yield Builds(shop, full=transform.build(shop.platform()))
+    full = transform.build(shop.platform())
+    with analytics(shop) as conn:
+        first_reported = dict(
+            conn.execute(
+                "select revenue_date, net_revenue_of_orders from marts.fct_daily_revenue"
+            ).fetchall()
+        )
+    yield Builds(shop, full, first_reported, after_full=datetime.now(UTC).replace(tzinfo=None))
 
 
 def test_full_build_passes_every_test(builds: Builds) -> None:
     summary = builds.full
     assert summary.ok, summary.describe()
     assert summary.models_ok >= 30
-    assert summary.snapshots_ok == 2
+    assert summary.snapshots_ok == 4
     assert summary.tests_passed >= 90
     assert summary.tests_warned == 0  # payments reconcile with Stripe
 
@@ -198,6 +213,75 @@ def test_incremental_build_after_a_day_equals_a_full_refresh(builds: Builds) -> 
     )
 
 
+def test_the_history_keeps_what_each_build_reported(builds: Builds) -> None:
+    """After the builds above (a day of refunds and late payments, a delete), the history says
+    what the first build reported at any time before the next, and what the mart says now."""
+    with analytics(builds.settings) as conn:
+        as_reported = dict(
+            conn.execute(
+                "select revenue_date, net_revenue_of_orders from marts.fct_daily_revenue_history "
+                "where valid_from <= $1 and (valid_to is null or valid_to > $1)",
+                [builds.after_full],
+            ).fetchall()
+        )
+        current = dict(
+            conn.execute(
+                "select revenue_date, net_revenue_of_orders from marts.fct_daily_revenue"
+            ).fetchall()
+        )
+    assert as_reported == builds.first_reported
+    assert current != builds.first_reported
+    # a day's net revenue of orders restated later: refunds land on days before the new one
+    last_first_day = max(builds.first_reported)
+    assert any(
+        current[day] != figure
+        for day, figure in builds.first_reported.items()
+        if day < last_first_day
+    )
+
+
+def test_the_docs_show_the_lineage_from_a_page_back_to_raw(builds: Builds, tmp_path: Path) -> None:
+    """`dbt docs generate`, served beside the report site at /dbt-docs/: the history page's
+    exposure reaches RAW's orders through the marts its queries read."""
+    page = transform.build_docs(builds.settings)
+    manifest = json.loads((transform.target_dir(builds.settings) / "manifest.json").read_text())
+    parents = manifest["parent_map"]
+    # the page's query reads the history mart, kept by a snapshot of the revenue mart
+    hops = [
+        "exposure.shop.report_history",
+        "model.shop.fct_daily_revenue_history",
+        "snapshot.shop.daily_revenue_snapshot",
+        "model.shop.fct_daily_revenue",
+        "model.shop.fct_orders",
+    ]
+    for child, parent in itertools.pairwise(hops):
+        assert parent in parents[child], f"{parent} is not a parent of {child}"
+
+    def reaches_raw_orders(node: str) -> bool:
+        return node == "source.shop.postgres.orders" or any(
+            reaches_raw_orders(parent) for parent in parents.get(node, [])
+        )
+
+    assert reaches_raw_orders(hops[-1])
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<html><body>the report site</body></html>")
+    server = reports.site_server(site, page.parent, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with urllib.request.urlopen(base + "/") as response:
+            assert b"the report site" in response.read()
+        with urllib.request.urlopen(base + "/dbt-docs/") as response:
+            docs = response.read().decode()
+    finally:
+        server.shutdown()
+    # the static docs carry the manifest: the exposure and its lineage are in the page served
+    assert "report_history" in docs and "fct_daily_revenue_history" in docs
+
+
 @dataclass(frozen=True)
 class FakesnowBuild:
     work_dir: Path  # target/ (run_results, manifest, compiled SQL) and fakesnow/ (the databases)
@@ -235,7 +319,12 @@ def test_the_snowflake_adapter_builds_the_project_on_fakesnow(
     """A first build, then a second one of the incremental models and snapshots (merge paths)."""
     # warn: the payments reconciliation flags the charge of the order deleted above
     statuses = {r["unique_id"]: r["status"] for r in fakesnow_build.run_results["results"]}
-    assert set(statuses.values()) <= {"success", "pass", "warn"}
+    # dbt lists the exposures (the report pages) as no-op nodes of a build
+    assert {s for uid, s in statuses.items() if not uid.startswith("exposure.")} <= {
+        "success",
+        "pass",
+        "warn",
+    }
     assert sum(uid.startswith("model.") for uid in statuses) >= 30
     assert sum(uid.startswith("unit_test.") for uid in statuses) >= 5
 

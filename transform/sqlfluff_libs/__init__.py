@@ -44,4 +44,7 @@ dbt = SimpleNamespace(
         f"select cast(range as date) as date_{datepart}"
         f" from range({start}, {end}, interval 1 {datepart})"
     ),
+    generate_series=lambda upper_bound: (
+        f"select generate_series as generated_number from generate_series(1, {upper_bound})"
+    ),
 )

@@ -1,6 +1,8 @@
 -- Revenue per UTC day. Sales count on the day a paid order was placed; refunds on the day they
--- were issued (cash view). A table rebuilt on every run from the incremental facts: a deleted
--- order can change any past day, and the rebuild reads one narrow column set of fct_orders.
+-- were issued (cash view). Beside it, the day's orders net of what became of them since (their
+-- refunds and lost disputes, whenever they came): the figure that late refunds restate. A table
+-- rebuilt on every run from the incremental facts: a deleted order can change any past day, and
+-- the rebuild reads one narrow column set of fct_orders.
 with
 
 orders as (
@@ -31,7 +33,9 @@ sales_per_day as (
         {{ money_sum('case when is_first_order then order_total else 0 end') }}
             as new_customer_sales,
         {{ money_sum('case when not is_first_order then order_total else 0 end') }}
-            as returning_customer_sales
+            as returning_customer_sales,
+        {{ money_sum('refunded_amount') }} as refunds_of_orders,
+        {{ money_sum('dispute_lost_amount') }} as dispute_losses_of_orders
     from orders
     group by placed_on
 
@@ -80,7 +84,13 @@ final as (
         coalesce(sales_per_day.new_customers, 0) as new_customers,
         coalesce(sales_per_day.returning_customers, 0) as returning_customers,
         coalesce(sales_per_day.new_customer_sales, 0) as new_customer_sales,
-        coalesce(sales_per_day.returning_customer_sales, 0) as returning_customer_sales
+        coalesce(sales_per_day.returning_customer_sales, 0) as returning_customer_sales,
+        coalesce(sales_per_day.refunds_of_orders, 0) as refunds_of_orders,
+        coalesce(sales_per_day.dispute_losses_of_orders, 0) as dispute_losses_of_orders,
+        coalesce(sales_per_day.gross_revenue, 0)
+            - coalesce(sales_per_day.discounts, 0)
+            - coalesce(sales_per_day.refunds_of_orders, 0)
+            - coalesce(sales_per_day.dispute_losses_of_orders, 0) as net_revenue_of_orders
     from days
     left join sales_per_day
         on days.revenue_date = sales_per_day.revenue_date
