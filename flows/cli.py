@@ -18,7 +18,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from pipeline import cdc, cost_model, extract_load, meltano, reconcile, transform
+from pipeline import cdc, cost_model, extract_load, meltano, reconcile, reports, transform
 from pipeline import settings as platform
 from pipeline.errors import PlatformError
 from pipeline.settings import Settings
@@ -64,6 +64,17 @@ def cmd_transform(settings: Settings, args: argparse.Namespace) -> None:
     print(summary.describe())
     if not summary.ok:
         raise transform.TransformError(summary.describe())
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    """The published report site and, at /dbt-docs/, the dbt docs, on 127.0.0.1."""
+    server = reports.site_server(settings.site_dir, transform.docs_dir(settings), args.port)
+    print(f"report site: http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops it)")
+    print(f"dbt docs:    http://127.0.0.1:{server.server_address[1]}{reports.DOCS_URL_PATH}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.shutdown()
 
 
 def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> None:
@@ -116,6 +127,8 @@ def add_commands(command: Command) -> None:
         "--wait", type=float, default=1800, help="seconds to wait for a running flow"
     )
     command("reconcile", cmd_reconcile, "compare RAW with the sources")
+    serve = command("serve", cmd_serve, "serve the report site and the dbt docs on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
     command("cdc", cmd_cdc, "change data capture of the shop (replication slot)").add_argument(
         "action", choices=["enable", "disable", "status", "advance"]
     )

@@ -34,6 +34,7 @@ def daily_refresh(
         tasks.load_sources(settings, run_log, settings.daily_jobs)
         lookback = (datetime.now(UTC).date() - backfill_start).days + 1 if backfill_start else None
         tasks.build_models(settings, run_log, lookback_days=lookback)
+        tasks.build_docs(settings, run_log)
         if build_reports:
             run_log.write(settings, "running")  # the site shows this run's numbers
             tasks.build_report_site(settings, run_log)

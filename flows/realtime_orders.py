@@ -2,10 +2,13 @@
 
 It moves only new and changed orders (with their items, payments, status history and
 customers: what its Meltano job selects) under a bookmark of its own, rebuilds only the models
-the page reads, and the site.
+the page reads, watches the shop's revenue against its normal band (an alert when checkout or
+payments stop), and refreshes the site.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from prefect import flow
 
@@ -15,7 +18,9 @@ from flows.run_guard import guarded_run
 from pipeline import settings as platform
 from pipeline.run_log import RunLog
 
-REALTIME_MODELS = ["+fct_orders"]
+# The page's model and what it reads, and the normal band of orders the revenue watch compares
+# the last window with.
+REALTIME_MODELS = ["+fct_orders", "expected_order_bands"]
 
 
 @flow(
@@ -30,8 +35,11 @@ def realtime_orders(
     settings = platform.load(environment)
     # Waits for a running daily_refresh rather than skipping: the page must catch up.
     with guarded_run(settings, "realtime_orders", sla_seconds, wait_s=900) as run_log:
-        tasks.load_sources(settings, run_log, settings.realtime_jobs)
+        read_up_to = datetime.now(UTC)
+        loaded = tasks.load_sources(settings, run_log, settings.realtime_jobs)
         tasks.build_models(settings, run_log, select=REALTIME_MODELS)
+        if loaded:  # a window of orders held back is not the shop's
+            tasks.watch_revenue(settings, run_log, read_up_to)
         if build_reports:
             run_log.write(settings, "running")
             tasks.build_report_site(settings, run_log)

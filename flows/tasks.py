@@ -13,7 +13,17 @@ from datetime import UTC, datetime
 from prefect import task
 from prefect.states import State
 
-from pipeline import deletes, extract_load, meltano, reconcile, reports, transform, warehouse
+from flows.alerts import send_alert
+from pipeline import (
+    deletes,
+    extract_load,
+    meltano,
+    reconcile,
+    reports,
+    revenue_watch,
+    transform,
+    warehouse,
+)
 from pipeline.exports import ExportValidationError
 from pipeline.run_log import RunLog
 from pipeline.schema_drift import SchemaDriftError
@@ -131,6 +141,28 @@ def build_models(
     if not summary.ok:
         raise transform.TransformError(summary.describe())
     return summary
+
+
+@task(retries=1, retry_delay_seconds=30, timeout_seconds=600)
+def build_docs(settings: Settings, run_log: RunLog) -> None:
+    """The dbt docs (lineage from every page back to RAW), beside the site (`shop serve`)."""
+    started = time.monotonic()
+    page = transform.build_docs(settings)
+    run_log.stage("dbt docs", time.monotonic() - started, page=str(page))
+
+
+@task(retries=1, retry_delay_seconds=10, timeout_seconds=300)
+def watch_revenue(settings: Settings, run_log: RunLog, read_up_to: datetime) -> None:
+    """Orders and paid revenue of the last window against their normal band: one alert when the
+    shop is far below (checkout or payments down) or far above (a promotion, fraud), one when it
+    recovers."""
+    started = time.monotonic()
+    assessment, alert = revenue_watch.watch(settings, read_up_to)
+    if alert is not None:
+        send_alert(alert.text, alert.fields)
+    verdict = assessment.describe() if assessment else "no band yet (too little history)"
+    run_log.stage("revenue watch", time.monotonic() - started, verdict=verdict,
+                  alert=alert.text if alert else None)  # fmt: skip
 
 
 @task(retries=1, retry_delay_seconds=10, timeout_seconds=1200)

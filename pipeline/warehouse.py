@@ -68,7 +68,12 @@ class DuckDBWarehouse:
     kind = "duckdb"
 
     def __init__(
-        self, settings: Settings, sources: Sequence[str], write_ops: bool, write_raw: bool
+        self,
+        settings: Settings,
+        sources: Sequence[str],
+        write_ops: bool,
+        write_raw: bool,
+        read_marts: bool,
     ) -> None:
         self.conn = duckdb.connect()
         self.conn.execute("set TimeZone = 'UTC'")
@@ -82,6 +87,10 @@ class DuckDBWarehouse:
                 self.conn.execute(f"attach '{analytics_file(settings)}' as analytics")
                 # On Snowflake Terraform creates ANALYTICS.OPS.
                 self.conn.execute(f"create schema if not exists analytics.{OPS_SCHEMA}")
+            elif read_marts:
+                self.conn.execute(f"attach '{analytics_file(settings)}' as analytics (read_only)")
+            if write_ops or read_marts:
+                self.conn.execute("use analytics")  # marts.<model>, as on Snowflake's ANALYTICS
         except duckdb.IOException as error:  # another process writes the file
             self.conn.close()
             raise WarehouseBusyError(f"cannot open the local warehouse: {error}") from None
@@ -211,14 +220,16 @@ def connect(
     sources: Sequence[str] = (),
     write_ops: bool = False,
     write_raw: bool = False,
+    read_marts: bool = False,
 ) -> Iterator[Warehouse]:
     """The environment's warehouse for the block. Locally only the RAW files of `sources` are
-    opened (so the other loaders may write theirs), for writing only with `write_raw`, and OPS
-    only with `write_ops` (a DuckDB file takes one writing process)."""
+    opened (so the other loaders may write theirs), for writing only with `write_raw`, and
+    analytics.duckdb (the marts, `marts.<model>`, and OPS) with `read_marts` or, for writing OPS,
+    `write_ops` (a DuckDB file takes one writing process)."""
     if settings.snowflake is not None:
         warehouse: DuckDBWarehouse | SnowflakeWarehouse = SnowflakeWarehouse(settings.snowflake)
     else:
-        warehouse = DuckDBWarehouse(settings, sources, write_ops, write_raw)
+        warehouse = DuckDBWarehouse(settings, sources, write_ops, write_raw, read_marts)
     try:
         yield warehouse
     finally:
