@@ -109,6 +109,7 @@ def reconcile_each(
     jobs = list(jobs or settings.daily_jobs)
     wanted = set(tables) if tables is not None else None
     sources = [meltano.source_of(job) for job in jobs]
+    meltano.prepare(settings)  # before the parallel reads: they would race to create its database
     with ThreadPoolExecutor() as pool:  # each read starts Meltano: seconds
         watermarks = list(pool.map(lambda job: read_up_to(settings, job), jobs))
     results: dict[str, list[TableReconciliation]] = {}

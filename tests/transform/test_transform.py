@@ -243,8 +243,9 @@ def test_the_history_keeps_what_each_build_reported(builds: Builds) -> None:
 def test_the_docs_show_the_lineage_from_a_page_back_to_raw(builds: Builds, tmp_path: Path) -> None:
     """`dbt docs generate`, served beside the report site at /dbt-docs/: the history page's
     exposure reaches RAW's orders through the marts its queries read."""
-    page = transform.build_docs(builds.settings)
-    manifest = json.loads((transform.target_dir(builds.settings) / "manifest.json").read_text())
+    settings = builds.settings.platform()
+    page = transform.build_docs(settings)
+    manifest = json.loads((transform.target_dir(settings) / "manifest.json").read_text())
     parents = manifest["parent_map"]
     # the page's query reads the history mart, kept by a snapshot of the revenue mart
     hops = [
