@@ -1,4 +1,5 @@
-"""daily_refresh: every source into RAW (in parallel), reconciled; dbt build; the report site."""
+"""daily_refresh: every source into RAW (in parallel), reconciled and checked for freshness; dbt
+build; the dbt docs; the report site."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def daily_refresh(
     settings = platform.load(environment)
     with guarded_run(settings, "daily_refresh", sla_seconds, wait_s=1800) as run_log:
         tasks.load_sources(settings, run_log, settings.daily_jobs)
+        tasks.check_source_freshness(settings, run_log)
         lookback = (datetime.now(UTC).date() - backfill_start).days + 1 if backfill_start else None
         tasks.build_models(settings, run_log, lookback_days=lookback)
         tasks.build_docs(settings, run_log)

@@ -117,6 +117,23 @@ def reconcile_raw(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> l
     return reconciled
 
 
+@task(retries=1, retry_delay_seconds=30, timeout_seconds=600)
+def check_source_freshness(settings: Settings, run_log: RunLog) -> None:
+    """`dbt source freshness` on the sources this run loaded. A table behind its limits (the shop
+    stopped writing it, or its changes stopped reaching RAW) is alerted once per run, naming its
+    newest change; the run goes on, since the figures built from it are still right as of then."""
+    started = time.monotonic()
+    results = transform.source_freshness(settings, sorted(run_log.sources_loaded))
+    late = [result for result in results if result.late]
+    run_log.stage("source freshness", time.monotonic() - started,
+                  **{result.table: result.status for result in results})  # fmt: skip
+    if late:
+        send_alert(
+            f"Source freshness: {len(late)} source table(s) behind their limits",
+            {result.table: result.describe() for result in late},
+        )
+
+
 @task(retries=1, retry_delay_seconds=30, timeout_seconds=3600)
 def build_models(
     settings: Settings,

@@ -19,7 +19,7 @@ create table if not exists {runs} (
     flow           varchar not null,
     environment    varchar not null,
     started_at     timestamp not null,   -- UTC
-    finished_at    timestamp not null,
+    finished_at    timestamp not null,   -- UTC; while running: when it was last recorded
     status         varchar not null,     -- running | completed | failed
     seconds        double not null,
     rows_loaded    bigint not null,

@@ -164,6 +164,70 @@ def build(
     return summarise(json.loads(run_results.read_text()), seconds)
 
 
+@dataclass(frozen=True)
+class SourceFreshness:
+    """One source table's newest change in RAW against its `freshness` limits (the dbt sources)."""
+
+    table: str  # <source>.<table>
+    status: str  # dbt's: pass | warn | error | runtime error
+    max_loaded_at: str | None
+    hours_behind: float | None
+    limits: str
+    error: str | None = None  # why dbt could not query it (status `runtime error`)
+
+    @property
+    def late(self) -> bool:
+        return self.status != "pass"
+
+    def describe(self) -> str:
+        if self.error:
+            return f"{self.table}: {self.status}, {self.error}"
+        if self.max_loaded_at is None:
+            return f"{self.table}: {self.status}, no rows in RAW ({self.limits})"
+        return (
+            f"{self.table}: {self.status}, newest change {self.max_loaded_at} "
+            f"({self.hours_behind:.1f} h ago; {self.limits})"
+        )
+
+
+def source_freshness(settings: Settings, sources: list[str]) -> list[SourceFreshness]:
+    """`dbt source freshness` over the sources' tables that declare limits: how far behind the
+    shop each is in RAW. A late table is a result, not an error; dbt failing to run raises."""
+    results_file = target_dir(settings) / "sources.json"
+    results_file.unlink(missing_ok=True)
+    selected = [f"source:{source}" for source in sources]
+    code, log_file = run_dbt(
+        settings, ["source", "freshness", "--select", *selected], "dbt-source-freshness"
+    )
+    if code not in (0, 1) or not results_file.exists():
+        lines = log_file.read_text(errors="replace").splitlines()
+        raise TransformError(
+            f"dbt source freshness failed to run (exit {code}): {processes.error_cause(lines)}\n"
+            f"log: {log_file}\n{processes.log_tail(log_file)}"
+        )
+    return [_freshness(result) for result in json.loads(results_file.read_text())["results"]]
+
+
+def _freshness(result: dict) -> SourceFreshness:
+    criteria = result.get("criteria") or {}
+    limits = ", ".join(
+        f"{kind.split('_')[0]} after {limit['count']} {limit['period']}"
+        for kind, limit in criteria.items()
+        if kind.endswith("_after") and limit and limit.get("count")
+    )
+    # dbt reports an empty table as changed at 0001-01-01
+    empty = str(result.get("max_loaded_at")).startswith("0001-01-01")
+    age = None if empty else result.get("max_loaded_at_time_ago_in_s")
+    return SourceFreshness(
+        table=result["unique_id"].split(".", 2)[-1],
+        status=result["status"],
+        max_loaded_at=None if empty else result.get("max_loaded_at"),
+        hours_behind=age / 3600 if age is not None else None,
+        limits=limits,
+        error=result.get("error"),
+    )
+
+
 def docs_dir(settings: Settings) -> Path:
     return settings.home / "dbt" / "docs"
 

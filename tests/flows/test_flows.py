@@ -112,6 +112,9 @@ def test_daily_refresh_runs_end_to_end(shop: LocalShop, webhook: WebhookReceiver
     stages = stages_of(shop, last["run_id"])
     assert {"el-postgres", "el-stripe", "el-marketing", "reconcile", "dbt build"} <= set(stages)
     assert stages["el-postgres"]["postgres.orders"] > 0
+    freshness = stages["source freshness"]
+    assert freshness["postgres.orders"] == freshness["stripe.charges"] == "pass"
+    assert "postgres.countries" not in freshness  # reference data: no limits
     assert webhook.payloads == []
 
 

@@ -133,6 +133,24 @@ def test_full_build_passes_every_test(builds: Builds) -> None:
     assert summary.tests_warned == 0  # payments reconcile with Stripe
 
 
+def test_source_freshness_says_which_table_is_behind(builds: Builds) -> None:
+    """The generated shop stopped writing two days ago; the Stripe tables were loaded just now.
+    The limits are the dbt sources' (postgres: warn after 6 h, error after 26 h)."""
+    results = {
+        result.table: result
+        for result in transform.source_freshness(builds.settings.platform(), ["postgres", "stripe"])
+    }
+    assert "postgres.countries" not in results, "reference data declares no limits"
+    with duckdb.connect(str(inspect.raw_file(builds.settings, "postgres")), read_only=True) as raw:
+        (newest,) = raw.execute("select max(updated_at) from postgres.orders").fetchone()
+    behind = (datetime.now(UTC).replace(tzinfo=None) - newest).total_seconds() / 3600
+    orders = results["postgres.orders"]
+    assert orders.status == ("error" if behind > 26 else "warn") and orders.late
+    assert orders.hours_behind == pytest.approx(behind, abs=0.1)
+    assert "error after 26 hour" in orders.describe()
+    assert results["stripe.charges"].status == "pass" and not results["stripe.charges"].late
+
+
 def test_net_revenue_reconciles_with_the_sources_to_the_cent(builds: Builds) -> None:
     first, last = mart_days(builds.settings)
     periods = [(first, last), (last - timedelta(days=6), last), (first, first + timedelta(days=9))]
