@@ -459,7 +459,11 @@ def monitor_use(platform: Platform, rows: list[EstimateRow]) -> list[MonitorUse]
         )
 
     uses = [
-        use(name, sum(r.credits_per_month for r in rows if r.warehouse == name), w.monitor_quota_credits)
+        use(
+            name,
+            sum(r.credits_per_month for r in rows if r.warehouse == name),
+            w.monitor_quota_credits,
+        )
         for name, w in platform.warehouses.items()
     ]
     total = sum(r.credits_per_month for r in rows)
@@ -494,7 +498,9 @@ def run(
     runs = schedule_runs_per_day(prefect_yaml)
 
     def all_in(factor: float) -> float:
-        return round(_total_usd(estimate(bench, platform, runs, factor, bench_path), platform)[3], 2)
+        return round(
+            _total_usd(estimate(bench, platform, runs, factor, bench_path), platform)[3], 2
+        )
 
     rows = estimate(bench, platform, runs, time_factor, bench_path)
     compute, cloud_services, storage, total = _total_usd(rows, platform)
@@ -561,8 +567,9 @@ def describe(summary: Summary, rows: list[EstimateRow], monitors: list[MonitorUs
     lines += [
         "",
         f"{summary.environment}: {summary.compute_credits_per_month:,.1f} credits = "
-        f"${summary.compute_usd_per_month:,.0f} compute + ${summary.cloud_services_usd_per_month:,.0f}"
-        f" cloud services + ${summary.storage_usd_per_month:,.0f} storage = "
+        f"${summary.compute_usd_per_month:,.0f} compute + "
+        f"${summary.cloud_services_usd_per_month:,.0f} cloud services + "
+        f"${summary.storage_usd_per_month:,.0f} storage = "
         f"${summary.usd_per_month:,.0f} a month at ${summary.usd_per_credit:g}/credit "
         f"(${summary.usd_per_month_at_half_the_time:,.0f} at half the warehouse time, "
         f"${summary.usd_per_month_at_twice_the_time:,.0f} at twice)",

@@ -124,8 +124,10 @@ def test_a_monitor_below_the_model_needs_a_bigger_quota(tmp_path: Path) -> None:
         FIXTURE, output_dir=tmp_path / "out", terraform_dir=terraform
     )
     report = cost_model.describe(summary, rows, monitors)
-    assert "monitor REALTIME_WH: 40.6 of 40 credits (101 %): over the headroom, needs a quota " \
+    assert (
+        "monitor REALTIME_WH: 40.6 of 40 credits (101 %): over the headroom, needs a quota "
         "of 51" in report
+    )
 
 
 def test_stages_scale_by_their_extra_rows() -> None:
@@ -138,9 +140,7 @@ def test_stages_scale_by_their_extra_rows() -> None:
     assert scale("el-orders-realtime", stages, bench, FIXTURE, 5) == pytest.approx(
         12 + 600 * 70 / 97_000
     )
-    assert scale("dbt build", stages, bench, FIXTURE, 5) == pytest.approx(
-        10 + 600 * 14 / 136_386
-    )
+    assert scale("dbt build", stages, bench, FIXTURE, 5) == pytest.approx(10 + 600 * 14 / 136_386)
     assert scale("dbt build", stages, bench, FIXTURE, 1) == 10
 
 
