@@ -26,7 +26,8 @@ from prefect.testing.utilities import prefect_test_harness
 from flows import tasks
 from flows.daily_refresh import daily_refresh
 from flows.realtime_orders import realtime_orders
-from pipeline import meltano
+from pipeline import meltano, shop_database, source_changes
+from pipeline import settings as platform
 from sandbox import generator, postgres, services
 from sandbox.config import REPO_ROOT, LocalShop
 
@@ -128,6 +129,43 @@ def test_realtime_orders_moves_only_orders(shop: LocalShop, webhook: WebhookRece
     realtime_tables = meltano.job_tables(shop.platform().realtime_jobs[0])
     assert set(realtime_tables) < set(meltano.job_tables("el-postgres"))
     assert moved_tables <= {f"postgres.{table}" for table in realtime_tables}
+    assert webhook.payloads == []
+
+
+def _touch_an_order(shop: LocalShop) -> None:
+    """A change at the source the next real-time run must load."""
+    with shop_database.connect(platform.load("dev").postgres) as conn:
+        conn.execute(
+            "update orders set updated_at = now()"
+            " where order_id = (select min(order_id) from orders)"
+        )
+
+
+def test_a_realtime_run_with_nothing_new_opens_no_warehouse(
+    shop: LocalShop, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing new at the source since the last completed run (and no new window for the
+    revenue watch): the run stops before the warehouse; the next run that loads logs the skip."""
+    monkeypatch.setattr(source_changes, "watch_window_end", lambda now: "one window")
+    analytics = shop.warehouse_dir / "analytics.duckdb"
+    _touch_an_order(shop)
+    assert realtime_orders(environment="dev", build_reports=False, return_state=True).is_completed()
+    runs_before, written_before = len(run_log(shop)), analytics.stat().st_mtime_ns
+
+    skipped = realtime_orders(environment="dev", build_reports=False, return_state=True)
+    assert skipped.is_completed(), skipped.message
+    assert analytics.stat().st_mtime_ns == written_before, "the skipped run wrote the warehouse"
+    assert len(run_log(shop)) == runs_before
+
+    _touch_an_order(shop)
+    assert realtime_orders(environment="dev", build_reports=False, return_state=True).is_completed()
+    runs = run_log(shop)[runs_before:]
+    assert [(r["flow"], r["status"]) for r in runs] == [
+        ("realtime_orders", "skipped"),
+        ("realtime_orders", "completed"),
+    ]
+    assert stages_of(shop, runs[0]["run_id"]) == {}
+    assert stages_of(shop, runs[1]["run_id"])["el-orders-realtime"]["postgres.orders"] >= 1
     assert webhook.payloads == []
 
 
