@@ -56,3 +56,10 @@ def test_the_realtime_flow_runs_every_tool_on_one_warehouse() -> None:
 def test_the_local_world_has_no_warehouse_to_pick() -> None:
     dev = platform.load("dev", {})
     assert platform.on_workload(dev, "realtime_orders") is dev
+
+
+def test_the_daily_flow_runs_each_tool_on_its_own_warehouse() -> None:
+    settings = platform.on_workload(platform.load("prod", PROD), "daily_refresh")
+    assert settings.snowflake is not None and settings.snowflake.warehouse == "TRANSFORMING_WH"
+    assert settings.variables["TARGET_SNOWFLAKE_WAREHOUSE"] == "LOADING_WH"
+    assert settings.variables["EVIDENCE_SOURCE__warehouse__warehouse"] == "REPORTING_WH"
