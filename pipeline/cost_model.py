@@ -229,8 +229,8 @@ def load_platform(environment: str = "prod", terraform_dir: Path = TERRAFORM_DIR
 
 
 def runs_per_day(cron: str) -> float:
-    """Runs a day of a cron schedule `M H * * *`, where M is a minute, `*/N` or `*`, and H an
-    hour, `*`, `A-B` or a list of those (as prefect.yaml writes them)."""
+    """Runs a day of a cron schedule `M H * * *`: minute and hour each a value, `*` or a range
+    `A-B`, with an optional step `/N`, or a list of those (`*/12 9-22`, `48 0-8,23`)."""
     minute, hour, *rest = cron.split()
     if rest != ["*", "*", "*"]:
         raise CostModelError(f"prefect.yaml: cron {cron!r}: only daily schedules are supported")

@@ -149,7 +149,7 @@ def test_a_service_user_needs_a_key_in_one_slot(terraform: Terraform, workdir: P
 
 # Resource count of the placeholder plan, per environment. prod adds the account monitor and
 # the account setting that points at it. Four warehouses: REALTIME_WH brings its monitor,
-# SYSADMIN's grant on that monitor and USAGE for the four roles of the real-time flow.
+# SYSADMIN's grant on that monitor and USAGE for the five roles of the real-time flow.
 EXPECTED_COUNTS = {
     "dev": {
         "snowflake_database": 3,
@@ -164,7 +164,7 @@ EXPECTED_COUNTS = {
         "snowflake_tag": 1,
         "snowflake_grant_account_role": 12,
         "snowflake_grant_database_role": 2,
-        "snowflake_grant_privileges_to_account_role": 160,
+        "snowflake_grant_privileges_to_account_role": 161,
     },
 }
 EXPECTED_COUNTS["prod"] = {
