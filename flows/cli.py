@@ -107,11 +107,11 @@ def cmd_env(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_cost_model(settings: Settings, args: argparse.Namespace) -> None:
-    summary, rows = cost_model.run(
+    summary, rows, monitors = cost_model.run(
         args.bench, args.terraform_environment, args.time_factor, args.output_dir
     )
-    print(cost_model.describe(summary, rows))
-    print(f"\nwritten: {args.output_dir}/{{estimate,summary,assumptions}}.csv")
+    print(cost_model.describe(summary, rows, monitors))
+    print(f"\nwritten: {args.output_dir}/{{estimate,monitors,summary,assumptions}}.csv")
 
 
 def add_commands(command: Command) -> None:

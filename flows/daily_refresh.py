@@ -30,7 +30,7 @@ def daily_refresh(
     back only what is built from it; the run then ends failed, naming it. `backfill_start` makes
     dbt's incremental models reprocess every change since that day instead of the usual
     lookback."""
-    settings = platform.load(environment)
+    settings = platform.on_workload(platform.load(environment), "daily_refresh")
     with guarded_run(settings, "daily_refresh", sla_seconds, wait_s=1800) as run_log:
         tasks.load_sources(settings, run_log, settings.daily_jobs)
         tasks.check_source_freshness(settings, run_log)

@@ -21,13 +21,14 @@ from pipeline import (
     reconcile,
     reports,
     revenue_watch,
+    source_changes,
     transform,
     warehouse,
 )
 from pipeline.exports import ExportValidationError
 from pipeline.run_log import RunLog
 from pipeline.schema_drift import SchemaDriftError
-from pipeline.settings import Settings
+from pipeline.settings import Settings, snowflake_platform
 
 RETRY_DELAYS_S = [10, 30, 90]
 
@@ -192,3 +193,30 @@ def build_report_site(settings: Settings, run_log: RunLog) -> reports.ReportBuil
         build = reports.build_site(settings, output_dir=settings.site_dir)
     run_log.stage("report build", build.seconds, summary=build.describe())
     return build
+
+
+@task(retries=2, retry_delay_seconds=RETRY_DELAYS_S[:2], timeout_seconds=60)
+def source_newest_change(settings: Settings, jobs: Sequence[str]) -> str | None:
+    """The newest change at the source of the jobs' tables (PostgreSQL, no warehouse)."""
+    return source_changes.newest_change(settings, jobs)
+
+
+def record_skipped_runs(settings: Settings, flow: str, skipped: Sequence[str]) -> None:
+    """Put the runs skipped since the last completed one into the run log (while this run has
+    the warehouse open anyway)."""
+    for at in skipped:
+        started = datetime.fromisoformat(at)
+        RunLog(run_id=f"{flow} skipped {at}", flow=flow, environment=settings.environment,
+               started_at=started).write(
+            settings, "skipped", "nothing new at the source", finished_at=started
+        )  # fmt: skip
+
+
+@task(retries=2, retry_delay_seconds=RETRY_DELAYS_S[:2], timeout_seconds=120)
+def suspend_warehouse(settings: Settings, flow: str) -> None:
+    """Suspend the flow's warehouse when the workload asks for it (terraform/platform.yaml):
+    the run bills its own seconds, not an idle minute more."""
+    workload = snowflake_platform()["workloads"][flow]
+    if workload["suspend_after_run"]:
+        for name in {workload["load"], workload["transform"], workload["report"]}:
+            warehouse.suspend(settings, name)

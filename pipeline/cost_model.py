@@ -1,20 +1,25 @@
 """Monthly Snowflake credits and dollars of the platform, from what is declared and measured.
 
 Inputs, none of them guessed here:
-- terraform/platform.yaml: each warehouse's size per environment and its auto-suspend;
-- terraform/environments/<env>.tfvars and variables.tf: the budgets and the price of a credit;
-- prefect.yaml: how often each flow runs (its cron schedule);
-- the benchmark's results (bench/results/latest.json): seconds per stage of one daily run
-  (`day`), one real-time run (`realtime-lag`), one month of history loaded (`month`), and the
-  report site's source queries on a year of data (`year-queries`).
+- terraform/platform.yaml: the price of a credit and of storage, the monthly budget, each
+  warehouse's size per environment, auto-suspend and monitor quota, the monitors' headroom, and
+  which warehouse each flow's steps run on (workloads);
+- prefect.yaml: when each flow runs (its cron schedules);
+- the benchmark's results (bench/results/latest.json): seconds and rows per stage of one daily
+  run (`day`), one real-time run (`realtime-lag`) and one month of history (`month`), at the
+  bench's scale, and the report site's source queries on a year of data (`year-queries`).
 
-What is assumed is listed in ASSUMPTIONS and written next to the estimate.
+The bench ran at a smaller scale than the shop's; scale_stage takes each stage to the shop's
+scale by the extra rows it would move, at the stage's marginal seconds per row (the bench's
+month against its day). What is assumed is listed in ASSUMPTIONS and written next to the
+estimate.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +33,8 @@ PREFECT_YAML = REPO_ROOT / "prefect.yaml"
 BENCH_RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
 OUTPUT_DIR = REPO_ROOT / "reports" / "sources" / "cost_model"
 
-# Snowflake's credits per hour of a standard warehouse, by size.
+# Snowflake's credits per hour of a standard (Gen1) warehouse, by size
+# (docs.snowflake.com/en/user-guide/warehouses-overview).
 CREDITS_PER_HOUR = {
     "XSMALL": 1,
     "SMALL": 2,
@@ -39,12 +45,26 @@ CREDITS_PER_HOUR = {
     "XXXLARGE": 64,
     "X4LARGE": 128,
 }
-MINIMUM_BILLED_SECONDS = 60  # each resume bills at least one minute
+# Each start or resume bills at least one minute (docs.snowflake.com/en/user-guide/
+# cost-understanding-compute).
+MINIMUM_BILLED_SECONDS = 60
 DAYS_PER_MONTH = 365 / 12
 SEED_ESTIMATE_USD = 150  # the seed's "about $150/month" (terraform/README.md, Cost caps)
+SHOP_ORDERS_PER_MONTH = 500_000  # the shop this platform is for (docs: DESIGN, section 1)
+# Cloud services are billed only where a day's use passes 10 % of its warehouse credits
+# (cost-understanding-compute). No account was reachable to measure the use; a workload of many
+# small metadata-heavy statements (dbt's DDL, Meltano's merges) is taken to use 20 %, so 10 % of
+# the compute is billed.
+CLOUD_SERVICES_BILLED_SHARE = 0.10
+# Stored after a year at the shop's scale, Time Travel and Fail-safe included: ~6 M orders and
+# their items, payments and history, compressed, in RAW and again in the marts and snapshots.
+STORAGE_TB = 0.1
 # Which flow each benchmark scenario measured (prefect.yaml's entrypoints).
 SCENARIO_OF_FLOW = {"daily_refresh": "day", "realtime_orders": "realtime-lag"}
+# A real-time stage does the same work as a daily one, on fewer rows.
+SAME_WORK_AS = {"el-orders-realtime": "el-postgres", "dbt build": "dbt"}
 REPORT_STAGES = ("reports", "report build")
+TRANSFORM_STAGES = ("reconcile", "dbt", "dbt build")
 # Stages that do not run in Snowflake: the shop itself (its generator stands in for real orders).
 SOURCE_SIDE_STAGES = ("generate", "simulate shop", "raw-by-duckdb")
 
@@ -53,18 +73,25 @@ ASSUMPTIONS = [
         "billing",
         "credits/hour by size (XSMALL 1, SMALL 2, MEDIUM 4, ...); per second, at least "
         f"{MINIMUM_BILLED_SECONDS} s per resume; a warehouse stays up auto-suspend seconds "
-        "after its last query",
-        "Snowflake's standard warehouses; sizes and auto-suspend from terraform/platform.yaml",
+        "after its last query unless the flow suspends it (workloads.suspend_after_run)",
+        "docs.snowflake.com/en/user-guide/cost-understanding-compute and warehouses-overview; "
+        "sizes, auto-suspend and workloads from terraform/platform.yaml",
+    ),
+    (
+        "price",
+        "usd_per_credit and storage_usd_per_tb_month of terraform/platform.yaml",
+        "Enterprise edition on demand, AWS US East: about $3.00 a credit (snowflake.com/en/"
+        "pricing-options, as quoted by finout.io and others; the consumption table is a PDF)",
     ),
     (
         "one resume per warehouse and run",
         "a run's stages on one warehouse bill as one stretch: parallel extract-loads for as "
-        "long as the longest, reconcile and dbt back to back",
+        "long as the longest, reconcile, dbt and the site's queries back to back",
         "the flows run el-* in parallel, then reconcile, dbt, the site, in order",
     ),
     (
         "warehouse time = local stage time x the time factor",
-        "extract-load: the whole stage (the loader's session keeps LOADING_WH busy while the "
+        "extract-load: the whole stage (the loader's session keeps its warehouse up while the "
         "tap reads); reconcile and dbt: the whole stage",
         "an upper bound for loads; dbt and reconcile time is mostly SQL",
     ),
@@ -78,17 +105,37 @@ ASSUMPTIONS = [
         "measure it",
     ),
     (
+        "the shop's scale",
+        f"{SHOP_ORDERS_PER_MONTH:,} orders a month: each stage's seconds plus the extra rows "
+        "of the run at that scale times the stage's marginal seconds per row (the bench's month "
+        "minus its day over their rows); the site's queries in proportion to the orders",
+        "the seed-scale month (2026-11-25T141824Z) did not finish, so stage times come from "
+        "the 100,000-a-month runs; a real-time run is mostly fixed cost (process start, dbt's "
+        "per-model work), which does not grow with the rows",
+    ),
+    (
         "report site",
-        "REPORTING_WH runs the site's source queries once per site build (their medians on a "
-        "year of data, from year-queries); viewers read the static site and query nothing",
-        "Evidence builds a static site; the daily run builds it, and so does every real-time "
-        "run whose benchmark has a report stage",
+        "a site build runs the site's source queries once (their medians on a year of data, "
+        "from year-queries, scaled); viewers read the static site and query nothing",
+        "Evidence builds a static site; the daily run builds it, every real-time run refreshes "
+        "its data (npm run sources: every source query)",
+    ),
+    (
+        "cloud services",
+        f"{CLOUD_SERVICES_BILLED_SHARE:.0%} of the compute credits billed on top",
+        "billed only above 10 % of a day's warehouse credits (cost-understanding-compute); "
+        "taken to be 20 % of them for many small statements; not measured",
+    ),
+    (
+        "storage",
+        f"{STORAGE_TB:g} TB",
+        "a year at the shop's scale, compressed, with Time Travel and Fail-safe; not measured",
     ),
     (
         "not included",
-        "storage, cloud services (free up to 10 % of daily compute), data transfer, the "
-        "report build's Node time (no warehouse), the dev environment's use",
-        "storage is priced per TB, not in credits; the others are small or not the platform's",
+        "data transfer (none leaves the region), the report build's Node time (no warehouse), "
+        "the dev environment's use (capped by its monitors), one-off history loads (below)",
+        "not the platform's running cost",
     ),
 ]
 
@@ -103,16 +150,29 @@ class Warehouse:
     size: str
     credits_per_hour: float
     auto_suspend_seconds: int
-    monitor_quota_credits: float  # the environment's budget x budget_share (monitors.tf)
+    monitor_quota_credits: float
 
 
 @dataclass(frozen=True)
-class Pricing:
+class Workload:
+    """Which warehouse each kind of stage of a flow runs on."""
+
+    load: str
+    transform: str
+    report: str
+    suspend_after_run: bool
+
+
+@dataclass(frozen=True)
+class Platform:
     environment: str
     usd_per_credit: float
+    storage_usd_per_tb_month: float
     monthly_budget_usd: float
-    account_monthly_budget_usd: float
+    monitor_headroom: float
+    account_monitor_quota_credits: float
     warehouses: dict[str, Warehouse]
+    workloads: dict[str, Workload]
 
 
 @dataclass(frozen=True)
@@ -129,27 +189,9 @@ class EstimateRow:
     monitor_quota_credits: float
 
 
-def _tfvars_number(path: Path, name: str) -> float:
-    match = re.search(rf"^\s*{name}\s*=\s*([0-9.]+)\s*$", path.read_text(), re.MULTILINE)
-    if not match:
-        raise CostModelError(f"{path}: no numeric `{name} = ...`")
-    return float(match.group(1))
-
-
-def _variable_default(path: Path, name: str) -> float:
-    block = re.search(rf'variable "{name}" \{{(.*?)\n\}}', path.read_text(), re.DOTALL)
-    default = block and re.search(r"^\s*default\s*=\s*([0-9.]+)\s*$", block.group(1), re.M)
-    if not default:
-        raise CostModelError(f"{path}: no numeric default of variable {name!r}")
-    return float(default.group(1))
-
-
-def load_pricing(environment: str = "prod", terraform_dir: Path = TERRAFORM_DIR) -> Pricing:
-    """Warehouse sizes, auto-suspend, budgets and the price of a credit, as Terraform has them."""
+def load_platform(environment: str = "prod", terraform_dir: Path = TERRAFORM_DIR) -> Platform:
+    """Prices, budget, warehouses, monitors and workloads, as terraform/platform.yaml declares."""
     platform = yaml.safe_load((terraform_dir / "platform.yaml").read_text())
-    tfvars = terraform_dir / "environments" / f"{environment}.tfvars"
-    usd_per_credit = _variable_default(terraform_dir / "variables.tf", "usd_per_credit")
-    budget = _tfvars_number(tfvars, "monthly_budget_usd")
     auto_suspend = int(platform["warehouse_defaults"]["auto_suspend_seconds"])
     warehouses = {}
     for name, spec in platform["warehouses"].items():
@@ -164,33 +206,54 @@ def load_pricing(environment: str = "prod", terraform_dir: Path = TERRAFORM_DIR)
             size=size,
             credits_per_hour=CREDITS_PER_HOUR[size],
             auto_suspend_seconds=auto_suspend,
-            monitor_quota_credits=budget * float(spec["budget_share"]) / usd_per_credit,
+            monitor_quota_credits=float(spec["monitor_quota_credits"][environment]),
         )
-    return Pricing(
+    workloads = {flow: Workload(**spec) for flow, spec in platform["workloads"].items()}
+    for flow, workload in workloads.items():
+        for warehouse in (workload.load, workload.transform, workload.report):
+            if warehouse not in warehouses:
+                raise CostModelError(
+                    f"terraform/platform.yaml: workloads.{flow} names warehouse {warehouse!r}, "
+                    "which is not declared"
+                )
+    return Platform(
         environment=environment,
-        usd_per_credit=usd_per_credit,
-        monthly_budget_usd=budget,
-        account_monthly_budget_usd=_tfvars_number(tfvars, "account_monthly_budget_usd"),
+        usd_per_credit=float(platform["pricing"]["usd_per_credit"]),
+        storage_usd_per_tb_month=float(platform["pricing"]["storage_usd_per_tb_month"]),
+        monthly_budget_usd=float(platform["monthly_budget_usd"]),
+        monitor_headroom=float(platform["monitor_headroom"]),
+        account_monitor_quota_credits=float(platform["account_monitor_quota_credits"]),
         warehouses=warehouses,
+        workloads=workloads,
     )
 
 
 def runs_per_day(cron: str) -> float:
-    """Runs a day of a deployment's cron schedule: `M H * * *` (daily) or `*/N * * * *`."""
+    """Runs a day of a cron schedule `M H * * *`: minute and hour each a value, `*` or a range
+    `A-B`, with an optional step `/N`, or a list of those (`*/12 9-22`, `48 0-8,23`)."""
     minute, hour, *rest = cron.split()
     if rest != ["*", "*", "*"]:
         raise CostModelError(f"prefect.yaml: cron {cron!r}: only daily schedules are supported")
-    if minute.isdigit() and hour.isdigit():
-        return 1
-    step = re.fullmatch(r"\*/(\d+)", minute)
-    if step and hour == "*":
-        return 24 * 60 / int(step.group(1))
-    raise CostModelError(f"prefect.yaml: cron {cron!r}: expected `M H * * *` or `*/N * * * *`")
+    return _cron_field_count(minute, 60, cron) * _cron_field_count(hour, 24, cron)
+
+
+def _cron_field_count(field: str, span: int, cron: str) -> int:
+    values: set[int] = set()
+    for part in field.split(","):
+        match = re.fullmatch(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?", part)
+        if not match:
+            raise CostModelError(f"prefect.yaml: cron {cron!r}: cannot read {part!r}")
+        first, _, last = match.group(1).partition("-")
+        lo, hi = (0, span - 1) if first == "*" else (int(first), int(last or first))
+        if match.group(2) and not last and first != "*":
+            hi = span - 1  # `5/15` means from 5 to the end, every 15
+        values.update(range(lo, hi + 1, int(match.group(2) or 1)))
+    return len(values)
 
 
 def schedule_runs_per_day(prefect_yaml: Path = PREFECT_YAML) -> dict[str, float]:
-    """Runs a day per benchmark scenario, from the schedules of the deployments that run on
-    Snowflake (parameter environment: prod)."""
+    """Runs a day per flow, from the schedules of the deployments that run on Snowflake
+    (parameter environment: prod)."""
     runs: dict[str, float] = {}
     for deployment in yaml.safe_load(prefect_yaml.read_text())["deployments"]:
         if deployment.get("parameters", {}).get("environment") != "prod":
@@ -198,21 +261,20 @@ def schedule_runs_per_day(prefect_yaml: Path = PREFECT_YAML) -> dict[str, float]
         flow = deployment["entrypoint"].rsplit(":", 1)[-1]
         if flow not in SCENARIO_OF_FLOW:
             raise CostModelError(f"{prefect_yaml}: flow {flow!r} has no benchmark scenario")
-        scenario = SCENARIO_OF_FLOW[flow]
         for schedule in deployment.get("schedules", []):
-            runs[scenario] = runs.get(scenario, 0) + runs_per_day(schedule["cron"])
+            runs[flow] = runs.get(flow, 0) + runs_per_day(schedule["cron"])
     return runs
 
 
-def warehouse_of_stage(stage: str) -> str | None:
+def warehouse_of_stage(stage: str, workload: Workload) -> str | None:
     if stage in SOURCE_SIDE_STAGES:
         return None
     if stage.startswith("el-"):
-        return "LOADING_WH"
-    if stage in ("reconcile", "dbt", "dbt build"):
-        return "TRANSFORMING_WH"
+        return workload.load
+    if stage in TRANSFORM_STAGES:
+        return workload.transform
     if stage in REPORT_STAGES:
-        return "REPORTING_WH"
+        return workload.report
     raise CostModelError(f"benchmark stage {stage!r}: no warehouse known for it (cost_model.py)")
 
 
@@ -223,46 +285,102 @@ def _scenario(bench: dict, name: str, bench_path: Path) -> dict:
     return scenario
 
 
-def report_query_seconds(bench: dict, bench_path: Path) -> float:
-    """REPORTING_WH time of one site build: the source queries' medians on a year of data."""
-    queries = _scenario(bench, "year-queries", bench_path).get("queries") or []
+def _stages(bench: dict, name: str, bench_path: Path) -> dict:
+    return _scenario(bench, name, bench_path).get("stages") or {}
+
+
+def _rows_loaded(stages: dict) -> float:
+    return sum(float(s.get("rows", 0)) for name, s in stages.items() if name.startswith("el-"))
+
+
+def report_query_seconds(bench: dict, bench_path: Path, orders_per_month: float) -> float:
+    """Warehouse time of one site build at orders_per_month: the source queries' medians on a
+    year of data, in proportion to the orders."""
+    scenario = _scenario(bench, "year-queries", bench_path)
+    queries = scenario.get("queries") or []
     if not queries:
         raise CostModelError(f"{bench_path}: scenarios.year-queries has no queries")
-    return sum(float(query["warehouse_ms_median"]) for query in queries) / 1000
+    measured_at = float(bench["scale"].get("year_orders_per_month") or orders_per_month)
+    seconds = sum(float(query["warehouse_ms_median"]) for query in queries) / 1000
+    return seconds * orders_per_month / measured_at
 
 
-def active_seconds(stages: dict, report_seconds: float, time_factor: float) -> dict[str, float]:
-    """Warehouse-busy seconds of one run, per warehouse (parallel loads: the longest)."""
+def scale_stage(stage: str, stages: dict, bench: dict, bench_path: Path, factor: float) -> float:
+    """A stage's seconds with `factor` times the rows: its measured seconds plus the extra rows
+    (its own for an extract-load, the run's loaded rows otherwise) at the marginal seconds per
+    row of the same work in the bench (month against day, at the bench's scale)."""
+    measured = float(stages[stage]["seconds"])
+    if factor == 1:
+        return measured
+    work = SAME_WORK_AS.get(stage, stage)
+    month, day = _stages(bench, "month", bench_path), _stages(bench, "day", bench_path)
+    if work not in month or work not in day:
+        raise CostModelError(f"{bench_path}: no {work!r} in both month and day to scale {stage}")
+    if work.startswith("el-"):
+        extra_rows = (factor - 1) * float(stages[stage].get("rows", 0))
+        span = float(month[work]["rows"]) - float(day[work]["rows"])
+    else:
+        extra_rows = (factor - 1) * _rows_loaded(stages)
+        span = _rows_loaded(month) - _rows_loaded(day)
+    marginal = max(0.0, float(month[work]["seconds"]) - float(day[work]["seconds"])) / span
+    return measured + extra_rows * marginal
+
+
+def active_seconds(
+    stages: dict,
+    workload: Workload,
+    seconds_of: dict[str, float],
+    report_seconds: float,
+    time_factor: float,
+) -> dict[str, float]:
+    """Warehouse-up seconds of one run, per warehouse (parallel loads: the longest)."""
     busy: dict[str, float] = {}
-    loads = []
-    for stage, measured in stages.items():
-        warehouse = warehouse_of_stage(stage)
+    loads: dict[str, float] = {}
+    for stage in stages:
+        warehouse = warehouse_of_stage(stage, workload)
         if warehouse is None:
             continue
-        seconds = report_seconds if stage in REPORT_STAGES else float(measured["seconds"])
-        if warehouse == "LOADING_WH":
-            loads.append(seconds)
-        else:
-            busy[warehouse] = busy.get(warehouse, 0) + seconds
-    if loads:
-        busy["LOADING_WH"] = max(loads)
+        if stage.startswith("el-"):
+            loads[warehouse] = max(loads.get(warehouse, 0), seconds_of[stage])
+            continue
+        seconds = report_seconds if stage in REPORT_STAGES else seconds_of[stage]
+        busy[warehouse] = busy.get(warehouse, 0) + seconds
+    for warehouse, seconds in loads.items():
+        busy[warehouse] = busy.get(warehouse, 0) + seconds
     return {warehouse: seconds * time_factor for warehouse, seconds in sorted(busy.items())}
 
 
-def billed_seconds(active: float, warehouse: Warehouse) -> float:
-    return max(MINIMUM_BILLED_SECONDS, active + warehouse.auto_suspend_seconds)
+def billed_seconds(active: float, warehouse: Warehouse, suspended_by_flow: bool) -> float:
+    idle = 0 if suspended_by_flow else warehouse.auto_suspend_seconds
+    return max(MINIMUM_BILLED_SECONDS, active + idle)
+
+
+def _scale_factor(bench: dict, bench_path: Path) -> float:
+    scale = bench.get("scale") or {}
+    if "orders_per_month" not in scale or "months" not in scale:
+        raise CostModelError(f"{bench_path}: no scale.orders_per_month and scale.months")
+    return SHOP_ORDERS_PER_MONTH / float(scale["orders_per_month"])
 
 
 def estimate(
-    bench: dict, pricing: Pricing, runs: dict[str, float], time_factor: float, bench_path: Path
+    bench: dict, platform: Platform, runs: dict[str, float], time_factor: float, bench_path: Path
 ) -> list[EstimateRow]:
-    report_seconds = report_query_seconds(bench, bench_path)
+    factor = _scale_factor(bench, bench_path)
+    report_seconds = report_query_seconds(bench, bench_path, SHOP_ORDERS_PER_MONTH)
     rows = []
-    for scenario, per_day in runs.items():
-        stages = _scenario(bench, scenario, bench_path).get("stages") or {}
-        for name, active in active_seconds(stages, report_seconds, time_factor).items():
-            warehouse = pricing.warehouses[name]
-            billed = billed_seconds(active, warehouse)
+    for flow, per_day in runs.items():
+        scenario = SCENARIO_OF_FLOW[flow]
+        workload = platform.workloads[flow]
+        stages = _stages(bench, scenario, bench_path)
+        seconds_of = {
+            stage: scale_stage(stage, stages, bench, bench_path, factor)
+            for stage in stages
+            if stage not in SOURCE_SIDE_STAGES and stage not in REPORT_STAGES
+        }
+        busy = active_seconds(stages, workload, seconds_of, report_seconds, time_factor)
+        for name, active in busy.items():
+            warehouse = platform.warehouses[name]
+            billed = billed_seconds(active, warehouse, workload.suspend_after_run)
             runs_per_month = per_day * DAYS_PER_MONTH
             credits = runs_per_month * billed / 3600 * warehouse.credits_per_hour
             rows.append(
@@ -275,24 +393,29 @@ def estimate(
                     active_seconds_per_run=round(active, 1),
                     billed_seconds_per_run=round(billed, 1),
                     credits_per_month=round(credits, 2),
-                    usd_per_month=round(credits * pricing.usd_per_credit, 2),
-                    monitor_quota_credits=round(warehouse.monitor_quota_credits, 2),
+                    usd_per_month=round(credits * platform.usd_per_credit, 2),
+                    monitor_quota_credits=warehouse.monitor_quota_credits,
                 )
             )
     return rows
 
 
 def history_load_credits(
-    bench: dict, pricing: Pricing, time_factor: float, bench_path: Path
+    bench: dict, platform: Platform, time_factor: float, bench_path: Path
 ) -> float:
-    """One-off: the credits of loading one month of history (scenario `month`), once."""
-    stages = _scenario(bench, "month", bench_path).get("stages") or {}
-    report_seconds = report_query_seconds(bench, bench_path)
+    """One-off: the credits of loading one month of history (scenario `month`, at the bench's
+    scale: the seed-scale month did not finish), once, as the daily flow would."""
+    stages = _stages(bench, "month", bench_path)
+    workload = platform.workloads["daily_refresh"]
+    seconds_of = {s: float(v["seconds"]) for s, v in stages.items() if s not in REPORT_STAGES}
+    report_seconds = report_query_seconds(bench, bench_path, SHOP_ORDERS_PER_MONTH)
     return sum(
-        billed_seconds(active, pricing.warehouses[name])
+        billed_seconds(active, platform.warehouses[name], workload.suspend_after_run)
         / 3600
-        * pricing.warehouses[name].credits_per_hour
-        for name, active in active_seconds(stages, report_seconds, time_factor).items()
+        * platform.warehouses[name].credits_per_hour
+        for name, active in active_seconds(
+            stages, workload, seconds_of, report_seconds, time_factor
+        ).items()
     )
 
 
@@ -300,15 +423,59 @@ def history_load_credits(
 class Summary:
     environment: str
     bench_scale: str
-    credits_per_month: float
+    compute_credits_per_month: float
+    compute_usd_per_month: float
+    cloud_services_usd_per_month: float
+    storage_usd_per_month: float
     usd_per_month: float
     usd_per_month_at_half_the_time: float
     usd_per_month_at_twice_the_time: float
     seed_estimate_usd: float
-    environment_budget_usd: float
-    account_budget_usd: float
+    budget_usd: float
+    account_monitor_quota_credits: float
     usd_per_credit: float
     history_load_usd_per_month_of_history: float
+
+
+@dataclass(frozen=True)
+class MonitorUse:
+    monitor: str
+    modelled_credits: float
+    quota_credits: float
+    percent_of_quota: float
+    quota_needed_credits: float  # the model's month over monitor_headroom, rounded up
+
+
+def monitor_use(platform: Platform, rows: list[EstimateRow]) -> list[MonitorUse]:
+    """Each monitor's modelled month against its quota (the account's: every warehouse)."""
+
+    def use(monitor: str, credits: float, quota: float) -> MonitorUse:
+        return MonitorUse(
+            monitor=monitor,
+            modelled_credits=round(credits, 2),
+            quota_credits=quota,
+            percent_of_quota=round(100 * credits / quota, 1),
+            quota_needed_credits=math.ceil(credits / platform.monitor_headroom),
+        )
+
+    uses = [
+        use(
+            name,
+            sum(r.credits_per_month for r in rows if r.warehouse == name),
+            w.monitor_quota_credits,
+        )
+        for name, w in platform.warehouses.items()
+    ]
+    total = sum(r.credits_per_month for r in rows)
+    return [*uses, use("ACCOUNT", total, platform.account_monitor_quota_credits)]
+
+
+def _total_usd(rows: list[EstimateRow], platform: Platform) -> tuple[float, float, float, float]:
+    """Compute, cloud services, storage and all-in dollars a month."""
+    compute = sum(row.usd_per_month for row in rows)
+    cloud_services = compute * CLOUD_SERVICES_BILLED_SHARE
+    storage = STORAGE_TB * platform.storage_usd_per_tb_month
+    return compute, cloud_services, storage, compute + cloud_services + storage
 
 
 def run(
@@ -318,57 +485,64 @@ def run(
     output_dir: Path = OUTPUT_DIR,
     terraform_dir: Path = TERRAFORM_DIR,
     prefect_yaml: Path = PREFECT_YAML,
-) -> tuple[Summary, list[EstimateRow]]:
-    """Estimate, write estimate.csv, summary.csv and assumptions.csv to output_dir."""
+) -> tuple[Summary, list[EstimateRow], list[MonitorUse]]:
+    """Estimate; write estimate.csv, monitors.csv, summary.csv and assumptions.csv to
+    output_dir."""
     if not bench_path.exists():
         raise CostModelError(f"{bench_path}: no benchmark results (run the benchmark first)")
     try:
         bench = json.loads(bench_path.read_text())
     except json.JSONDecodeError as error:
         raise CostModelError(f"{bench_path}: not JSON: {error}") from None
-    pricing = load_pricing(environment, terraform_dir)
+    platform = load_platform(environment, terraform_dir)
     runs = schedule_runs_per_day(prefect_yaml)
 
-    def total_usd(factor: float) -> float:
-        rows = estimate(bench, pricing, runs, factor, bench_path)
-        return round(sum(row.usd_per_month for row in rows), 2)
+    def all_in(factor: float) -> float:
+        return round(
+            _total_usd(estimate(bench, platform, runs, factor, bench_path), platform)[3], 2
+        )
 
-    rows = estimate(bench, pricing, runs, time_factor, bench_path)
-    scale = bench.get("scale") or {}
-    if "orders_per_month" not in scale or "months" not in scale:
-        raise CostModelError(f"{bench_path}: no scale.orders_per_month and scale.months")
+    rows = estimate(bench, platform, runs, time_factor, bench_path)
+    compute, cloud_services, storage, total = _total_usd(rows, platform)
+    scale = bench["scale"]
     summary = Summary(
         environment=environment,
         bench_scale=(
             f"{scale['orders_per_month']:,} orders a month, {scale['months']} months "
-            f"({bench_path.name})"
+            f"({bench_path.name}), scaled to {SHOP_ORDERS_PER_MONTH:,}"
         ),
-        credits_per_month=round(sum(row.credits_per_month for row in rows), 2),
-        usd_per_month=round(sum(row.usd_per_month for row in rows), 2),
-        usd_per_month_at_half_the_time=total_usd(time_factor / 2),
-        usd_per_month_at_twice_the_time=total_usd(time_factor * 2),
+        compute_credits_per_month=round(sum(row.credits_per_month for row in rows), 2),
+        compute_usd_per_month=round(compute, 2),
+        cloud_services_usd_per_month=round(cloud_services, 2),
+        storage_usd_per_month=round(storage, 2),
+        usd_per_month=round(total, 2),
+        usd_per_month_at_half_the_time=all_in(time_factor / 2),
+        usd_per_month_at_twice_the_time=all_in(time_factor * 2),
         seed_estimate_usd=SEED_ESTIMATE_USD,
-        environment_budget_usd=pricing.monthly_budget_usd,
-        account_budget_usd=pricing.account_monthly_budget_usd,
-        usd_per_credit=pricing.usd_per_credit,
+        budget_usd=platform.monthly_budget_usd,
+        account_monitor_quota_credits=platform.account_monitor_quota_credits,
+        usd_per_credit=platform.usd_per_credit,
         history_load_usd_per_month_of_history=round(
-            history_load_credits(bench, pricing, time_factor, bench_path) * pricing.usd_per_credit,
+            history_load_credits(bench, platform, time_factor, bench_path)
+            * platform.usd_per_credit,
             2,
         ),
     )
+    monitors = monitor_use(platform, rows)
     output_dir.mkdir(parents=True, exist_ok=True)
     _write_csv(output_dir / "estimate.csv", [asdict(row) for row in rows])
+    _write_csv(output_dir / "monitors.csv", [asdict(m) for m in monitors])
     _write_csv(output_dir / "summary.csv", [asdict(summary)])
     assumptions = [
         *ASSUMPTIONS,
         ("time factor used", f"{time_factor:g}", "--time-factor"),
-        ("runs a day", ", ".join(f"{s}: {n:g}" for s, n in runs.items()), "prefect.yaml"),
+        ("runs a day", ", ".join(f"{f}: {n:g}" for f, n in runs.items()), "prefect.yaml"),
     ]
     _write_csv(
         output_dir / "assumptions.csv",
         [{"assumption": a, "value": v, "why": w} for a, v, w in assumptions],
     )
-    return summary, rows
+    return summary, rows, monitors
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -378,7 +552,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def describe(summary: Summary, rows: list[EstimateRow]) -> str:
+def describe(summary: Summary, rows: list[EstimateRow], monitors: list[MonitorUse]) -> str:
     lines = [
         f"{'workload':28} {'warehouse':16} {'size':7} {'runs/mo':>8} {'active s':>9} "
         f"{'billed s':>9} {'credits/mo':>11} {'$/mo':>9} {'quota cr':>9}"
@@ -392,24 +566,26 @@ def describe(summary: Summary, rows: list[EstimateRow]) -> str:
         )
     lines += [
         "",
-        f"{summary.environment}: {summary.credits_per_month:,.1f} credits = "
+        f"{summary.environment}: {summary.compute_credits_per_month:,.1f} credits = "
+        f"${summary.compute_usd_per_month:,.0f} compute + "
+        f"${summary.cloud_services_usd_per_month:,.0f} cloud services + "
+        f"${summary.storage_usd_per_month:,.0f} storage = "
         f"${summary.usd_per_month:,.0f} a month at ${summary.usd_per_credit:g}/credit "
         f"(${summary.usd_per_month_at_half_the_time:,.0f} at half the warehouse time, "
         f"${summary.usd_per_month_at_twice_the_time:,.0f} at twice)",
-        f"seed estimate ${summary.seed_estimate_usd:,.0f}; Terraform budgets: "
-        f"{summary.environment} ${summary.environment_budget_usd:,.0f}, account "
-        f"${summary.account_budget_usd:,.0f}",
+        f"seed estimate ${summary.seed_estimate_usd:,.0f}; budget ${summary.budget_usd:,.0f}",
         f"one-off history load: ${summary.history_load_usd_per_month_of_history:,.2f} per month "
         "of history",
         f"bench: {summary.bench_scale}",
     ]
-    for warehouse in sorted({row.warehouse for row in rows}):
-        credits = sum(r.credits_per_month for r in rows if r.warehouse == warehouse)
-        quota = next(r.monitor_quota_credits for r in rows if r.warehouse == warehouse)
-        if credits > quota:
-            lines.append(
-                f"{warehouse}: {credits:,.1f} credits a month exceed its monitor's quota of "
-                f"{quota:,.0f}: the monitor would suspend it after "
-                f"{quota / credits * DAYS_PER_MONTH:,.1f} days"
+    for use in monitors:
+        lines.append(
+            f"monitor {use.monitor}: {use.modelled_credits:,.1f} of {use.quota_credits:,.0f} "
+            f"credits ({use.percent_of_quota:,.0f} %)"
+            + (
+                f": over the headroom, needs a quota of {use.quota_needed_credits:,.0f}"
+                if use.quota_needed_credits > use.quota_credits
+                else ""
             )
+        )
     return "\n".join(lines)

@@ -20,7 +20,7 @@ create table if not exists {runs} (
     environment    varchar not null,
     started_at     timestamp not null,   -- UTC
     finished_at    timestamp not null,   -- UTC; while running: when it was last recorded
-    status         varchar not null,     -- running | completed | failed
+    status         varchar not null,     -- running | completed | failed | skipped
     seconds        double not null,
     rows_loaded    bigint not null,
     models_built   integer not null,
@@ -69,9 +69,15 @@ class RunLog:
     def stage(self, name: str, seconds: float, rows: int | None = None, **detail: object) -> None:
         self.stages.append((name, seconds, rows, detail))
 
-    def write(self, settings: Settings, status: str, error: str | None = None) -> None:
-        """Record this run (again) in the warehouse's run log."""
-        finished_at = datetime.now(UTC)
+    def write(
+        self,
+        settings: Settings,
+        status: str,
+        error: str | None = None,
+        finished_at: datetime | None = None,
+    ) -> None:
+        """Record this run (again) in the warehouse's run log; finished now unless told."""
+        finished_at = finished_at or datetime.now(UTC)
         with warehouse.connect(settings, write_ops=True) as ops:
             runs, stages = ops.ops_relation("pipeline_runs"), ops.ops_relation("pipeline_stages")
             ops.execute(RUNS_DDL.format(runs=runs))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -133,6 +133,32 @@ class Settings:
     @property
     def job_cdc_replaces(self) -> str:
         return str(self.jobs["cdc"]["replaces"])  # type: ignore[index]
+
+
+def on_workload(settings: Settings, flow: str) -> Settings:
+    """The settings with which `flow` runs each tool on the warehouse terraform/platform.yaml
+    assigns it (workloads): Meltano's loader and state backend (load), dbt and the platform's own
+    queries (transform), Evidence's sources (report). The local world has no warehouses to pick."""
+    if settings.snowflake is None:
+        return settings
+    workload = snowflake_platform()["workloads"][flow]
+    variables = {
+        **settings.variables,
+        "TARGET_SNOWFLAKE_WAREHOUSE": workload["load"],
+        "SNOWFLAKE_WAREHOUSE": workload["transform"],
+        "EVIDENCE_SOURCE__warehouse__warehouse": workload["report"],
+        "EVIDENCE_SOURCE__costs__warehouse": workload["report"],
+    }
+    state_backend = variables.get("MELTANO_STATE_BACKEND_URI")
+    if state_backend:
+        variables["MELTANO_STATE_BACKEND_URI"] = re.sub(
+            r"([?&]warehouse=)[^&]*", lambda m: m.group(1) + workload["load"], state_backend
+        )
+    return replace(
+        settings,
+        variables=variables,
+        snowflake=replace(settings.snowflake, warehouse=workload["transform"]),
+    )
 
 
 def _expand(value: str, variables: Mapping[str, str]) -> str:

@@ -236,6 +236,18 @@ def connect(
         warehouse.close()
 
 
+def suspend(settings: Settings, name: str) -> None:
+    """Suspend a Snowflake warehouse now rather than after its idle auto-suspend minute (the
+    flow's last statement has run). Needs no running warehouse; one already suspended is fine."""
+    if settings.snowflake is None:
+        return
+    with connect(settings) as snowflake:
+        # SHOW's columns: name, state, ...; LIKE is a pattern, so the name is compared here.
+        states = {row[0]: str(row[1]).upper() for row in snowflake.query("show warehouses")}
+        if states.get(name) in ("STARTED", "RESUMING"):
+            snowflake.execute(f"alter warehouse {name} suspend")
+
+
 def rows_loaded_since(
     settings: Settings, sources: Sequence[str], since: datetime
 ) -> dict[str, int]:

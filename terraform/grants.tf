@@ -99,12 +99,27 @@ resource "snowflake_grant_account_role" "service_user" {
   user_name = snowflake_service_user.this[each.value.user].name
 }
 
+# "ROLE/WAREHOUSE" => {role, warehouse, privileges}: USAGE on the role's own warehouse and those it
+# also uses, OPERATE (suspend) on those it operates.
+locals {
+  role_warehouse_access = merge([
+    for role_key, role in local.platform.roles : {
+      for warehouse in distinct(concat([role.warehouse], lookup(role, "also_uses", []))) :
+      "${role_key}/${warehouse}" => {
+        role       = role_key
+        warehouse  = warehouse
+        privileges = contains(lookup(role, "operates", []), warehouse) ? ["USAGE", "OPERATE"] : ["USAGE"]
+      }
+    }
+  ]...)
+}
+
 resource "snowflake_grant_privileges_to_account_role" "warehouse" {
-  for_each = local.platform.roles
+  for_each = local.role_warehouse_access
   provider = snowflake.securityadmin
 
-  account_role_name = snowflake_account_role.this[each.key].name
-  privileges        = ["USAGE"]
+  account_role_name = snowflake_account_role.this[each.value.role].name
+  privileges        = each.value.privileges
   on_account_object {
     object_type = "WAREHOUSE"
     object_name = snowflake_warehouse.this[each.value.warehouse].name

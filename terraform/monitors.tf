@@ -1,14 +1,11 @@
 # Every monitor e-mails the people in var.monitor_notify_users at each notify threshold, before it
-# suspends anything. Monthly credit quotas derived from the budget: credits = USD / var.usd_per_credit.
-# The seed estimated ~$150/month; at $3.00/credit (Enterprise, on demand) that is 50 credits for
-# the account, split between the environments' budgets (environments/*.tfvars) and, within an
-# environment, between the warehouses by budget_share (platform.yaml).
+# suspends anything. The quotas and thresholds are platform.yaml's: the cost model's month over
+# monitor_headroom (pipeline/cost_model.py checks that no modelled month passes it).
 locals {
   warehouse_credit_quota = {
-    for key, warehouse in local.platform.warehouses :
-    key => max(1, floor(var.monthly_budget_usd * warehouse.budget_share / var.usd_per_credit))
+    for key, warehouse in local.platform.warehouses : key => warehouse.monitor_quota_credits[var.environment]
   }
-  account_credit_quota = max(1, floor(var.account_monthly_budget_usd / var.usd_per_credit))
+  account_credit_quota = local.platform.account_monitor_quota_credits
   triggers             = local.platform.monitor_triggers
 }
 

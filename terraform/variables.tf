@@ -56,37 +56,6 @@ variable "owns_account_level_objects" {
   type        = bool
 }
 
-variable "monthly_budget_usd" {
-  description = "Monthly warehouse spend for this environment, split between its warehouses by budget_share."
-  type        = number
-
-  validation {
-    condition     = var.monthly_budget_usd > 0 && var.monthly_budget_usd <= 10000
-    error_message = "The monthly budget must be between 0 and 10000 USD."
-  }
-}
-
-variable "account_monthly_budget_usd" {
-  description = "Monthly spend of the whole account, capped by the account monitor (when this environment owns it)."
-  type        = number
-
-  validation {
-    condition     = var.account_monthly_budget_usd > 0 && var.account_monthly_budget_usd <= 10000
-    error_message = "The account budget must be between 0 and 10000 USD."
-  }
-}
-
-variable "usd_per_credit" {
-  description = "Price of one credit. 3.00 is Enterprise edition on demand in AWS US regions (masking policies need Enterprise)."
-  type        = number
-  default     = 3.0
-
-  validation {
-    condition     = var.usd_per_credit >= 1 && var.usd_per_credit <= 10
-    error_message = "The price of a credit must be between 1 and 10 USD."
-  }
-}
-
 variable "service_user_public_keys" {
   description = "RSA public keys of each service user (MELTANO, DBT, EVIDENCE, PREFECT, DBT_CI) in its two slots, key_1 and key_2: the base64 body of the PEM, on one line, or \"\" for an empty slot. Two slots let a key be rotated without an outage. Public keys are not secrets."
   type = map(object({

@@ -2,9 +2,6 @@
 environment = "dev"
 name_suffix = "_DEV"
 
-# Of the account's $150/month: $30 for dev (10 credits at $3.00).
-monthly_budget_usd         = 30
-account_monthly_budget_usd = 150
 owns_account_level_objects = false
 
 # Where the service users sign in from (platform.yaml, service_users.<user>.network), one network

@@ -2,9 +2,6 @@
 environment = "prod"
 name_suffix = ""
 
-# Of the account's $150/month: $120 for prod (40 credits at $3.00); the account monitor caps all 50.
-monthly_budget_usd         = 120
-account_monthly_budget_usd = 150
 owns_account_level_objects = true
 
 # Where the service users sign in from (platform.yaml, service_users.<user>.network), one network

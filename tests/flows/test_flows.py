@@ -26,7 +26,8 @@ from prefect.testing.utilities import prefect_test_harness
 from flows import tasks
 from flows.daily_refresh import daily_refresh
 from flows.realtime_orders import realtime_orders
-from pipeline import meltano
+from pipeline import meltano, shop_database, source_changes
+from pipeline import settings as platform
 from sandbox import generator, postgres, services
 from sandbox.config import REPO_ROOT, LocalShop
 
@@ -131,6 +132,43 @@ def test_realtime_orders_moves_only_orders(shop: LocalShop, webhook: WebhookRece
     realtime_tables = meltano.job_tables(shop.platform().realtime_jobs[0])
     assert set(realtime_tables) < set(meltano.job_tables("el-postgres"))
     assert moved_tables <= {f"postgres.{table}" for table in realtime_tables}
+    assert webhook.payloads == []
+
+
+def _touch_an_order(shop: LocalShop) -> None:
+    """A change at the source the next real-time run must load."""
+    with shop_database.connect(platform.load("dev").postgres) as conn:
+        conn.execute(
+            "update orders set updated_at = now()"
+            " where order_id = (select min(order_id) from orders)"
+        )
+
+
+def test_a_realtime_run_with_nothing_new_opens_no_warehouse(
+    shop: LocalShop, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing new at the source since the last completed run (and no new window for the
+    revenue watch): the run stops before the warehouse; the next run that loads logs the skip."""
+    monkeypatch.setattr(source_changes, "watch_window_end", lambda now: "one window")
+    analytics = shop.warehouse_dir / "analytics.duckdb"
+    _touch_an_order(shop)
+    assert realtime_orders(environment="dev", build_reports=False, return_state=True).is_completed()
+    runs_before, written_before = len(run_log(shop)), analytics.stat().st_mtime_ns
+
+    skipped = realtime_orders(environment="dev", build_reports=False, return_state=True)
+    assert skipped.is_completed(), skipped.message
+    assert analytics.stat().st_mtime_ns == written_before, "the skipped run wrote the warehouse"
+    assert len(run_log(shop)) == runs_before
+
+    _touch_an_order(shop)
+    assert realtime_orders(environment="dev", build_reports=False, return_state=True).is_completed()
+    runs = run_log(shop)[runs_before:]
+    assert [(r["flow"], r["status"]) for r in runs] == [
+        ("realtime_orders", "skipped"),
+        ("realtime_orders", "completed"),
+    ]
+    assert stages_of(shop, runs[0]["run_id"]) == {}
+    assert stages_of(shop, runs[1]["run_id"])["el-orders-realtime"]["postgres.orders"] >= 1
     assert webhook.payloads == []
 
 
@@ -269,12 +307,15 @@ def test_prefect_yaml_deploys_both_environments(shop: LocalShop) -> None:
         [prefect, "--no-prompt", "deploy", "--all"], env=env, cwd=REPO_ROOT, check=True, timeout=300
     )
 
+    # Every 12 minutes in the shop's busy hours, hourly otherwise (prefect.yaml).
+    realtime_crons = ("*/12 9-22 * * *", "48 0-8,23 * * *")
+
     async def deployed() -> dict[str, tuple]:
         async with get_client() as client:
             deployments = await client.read_deployments()
         return {
             d.name: (
-                d.schedules[0].schedule.cron,
+                tuple(sorted(s.schedule.cron for s in d.schedules)),
                 d.parameters["environment"],
                 d.work_pool_name,
                 d.global_concurrency_limit.limit if d.global_concurrency_limit else None,
@@ -283,8 +324,8 @@ def test_prefect_yaml_deploys_both_environments(shop: LocalShop) -> None:
         }
 
     assert asyncio.run(deployed()) == {
-        "dev-daily": ("0 6 * * *", "dev", "shop-local", 1),
-        "dev-realtime": ("*/15 * * * *", "dev", "shop-local", 1),
-        "prod-daily": ("0 6 * * *", "prod", "shop-prod", 1),
-        "prod-realtime": ("*/15 * * * *", "prod", "shop-prod", 1),
+        "dev-daily": (("0 6 * * *",), "dev", "shop-local", 1),
+        "dev-realtime": (realtime_crons, "dev", "shop-local", 1),
+        "prod-daily": (("0 6 * * *",), "prod", "shop-prod", 1),
+        "prod-realtime": (realtime_crons, "prod", "shop-prod", 1),
     }

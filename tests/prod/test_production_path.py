@@ -560,7 +560,8 @@ def may(role: str, access: str, schema: str) -> bool:
 
 def test_what_ran_is_what_terraform_declares(prod: ProdRuns) -> None:
     """Every user, role and warehouse the production path signed in with is a service user of
-    terraform/platform.yaml in its role; every schema it wrote is declared; every role wrote and
+    terraform/platform.yaml in its role, on its warehouse or one its role also uses (the
+    real-time flow's); every schema it wrote is declared; every role wrote and
     read only where platform.yaml grants it."""
     users = {f"{key}_SVC": spec for key, spec in TERRAFORM["service_users"].items()}
     logins = [login for login in prod.emulator.logins() if login["user"] != "TEST"]
@@ -570,7 +571,8 @@ def test_what_ran_is_what_terraform_declares(prod: ProdRuns) -> None:
         for user, role, warehouse, how in sorted(signed_in)
         if user not in users
         or role not in [users[user]["role"], *users[user].get("other_roles", [])]
-        or warehouse != users[user]["warehouse"]
+        or warehouse
+        not in [users[user]["warehouse"], *TERRAFORM["roles"].get(role, {}).get("also_uses", [])]
         or how != "SNOWFLAKE_JWT"
     ]
     declared = declared_schemas()

@@ -114,7 +114,6 @@ def test_variable_validation_rejects_bad_input(
         "environment": ("qa", 'must be "dev" or "prod"'),
         "name_suffix": ("-dev", "name suffix must be empty or an underscore"),
         "sign_in_cidrs": ('{worker=["0.0.0.0/0"]}', "not 0.0.0.0/0"),
-        "usd_per_credit": ("0", "price of a credit"),
         "service_user_public_keys": (
             '{MELTANO={key_1="-----BEGIN PUBLIC KEY-----", key_2=""}}',
             "base64 body of an RSA public key",
@@ -149,13 +148,14 @@ def test_a_service_user_needs_a_key_in_one_slot(terraform: Terraform, workdir: P
 
 
 # Resource count of the placeholder plan, per environment. prod adds the account monitor and
-# the account setting that points at it.
+# the account setting that points at it. Four warehouses: REALTIME_WH brings its monitor,
+# SYSADMIN's grant on that monitor and USAGE for the five roles of the real-time flow.
 EXPECTED_COUNTS = {
     "dev": {
         "snowflake_database": 3,
         "snowflake_schema": 10,
-        "snowflake_warehouse": 3,
-        "snowflake_resource_monitor": 3,
+        "snowflake_warehouse": 4,
+        "snowflake_resource_monitor": 4,
         "snowflake_account_role": 6,
         "snowflake_service_user": 5,
         "snowflake_network_rule": 5,
@@ -164,12 +164,12 @@ EXPECTED_COUNTS = {
         "snowflake_tag": 1,
         "snowflake_grant_account_role": 12,
         "snowflake_grant_database_role": 2,
-        "snowflake_grant_privileges_to_account_role": 155,
+        "snowflake_grant_privileges_to_account_role": 161,
     },
 }
 EXPECTED_COUNTS["prod"] = {
     **EXPECTED_COUNTS["dev"],
-    "snowflake_resource_monitor": 4,
+    "snowflake_resource_monitor": 5,
     "snowflake_current_account": 1,
 }
 

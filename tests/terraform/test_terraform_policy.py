@@ -168,11 +168,18 @@ def test_a_second_key_slot_rotates_without_replacing_the_user(
     assert meltano["rsa_public_key_2"] == new
 
 
-def test_credit_quotas_follow_the_budget(plans: dict) -> None:
-    """$150/month at $3.00/credit is 50 credits for the account; environments split it."""
+def test_credit_quotas_follow_the_cost_model(plans: dict) -> None:
+    """The quotas of platform.yaml, which the cost model sizes at 80 % or less of each monitor
+    (tests/ci/test_cost_model.py): one account monitor, owned by prod, over every warehouse's."""
     prod, dev = (tf_policy.outputs(plans[e])["monthly_credit_quotas"] for e in ("prod", "dev"))
-    assert prod["ACCOUNT"] == 150 // 3
-    assert "ACCOUNT" not in dev  # one account monitor per account, owned by prod
+    assert prod == {
+        "LOADING_WH": 2,
+        "TRANSFORMING_WH": 2,
+        "REPORTING_WH": 1,
+        "REALTIME_WH": 51,
+        "ACCOUNT": 61,
+    }
+    assert dev == {"LOADING_WH": 1, "TRANSFORMING_WH": 2, "REPORTING_WH": 1, "REALTIME_WH": 1}
     warehouse_credits = sum(v for k, v in prod.items() if k != "ACCOUNT") + sum(dev.values())
     assert warehouse_credits <= prod["ACCOUNT"]
 

@@ -32,6 +32,9 @@ WRITE_SCOPE: dict[str, set[str]] = {
 # role => logical schemas whose rows it may UPDATE, and nothing else: the flows mark rows deleted
 # at the source (_sdc_deleted_at) in RAW.POSTGRES.
 UPDATE_SCOPE: dict[str, set[str]] = {"ORCHESTRATOR": {"RAW.POSTGRES"}}
+# Warehouses a role may suspend and resume (OPERATE; never resize: MODIFY): the real-time flow
+# suspends its warehouse when a run is done.
+OPERATE_SCOPE: dict[str, set[str]] = {"ORCHESTRATOR": {"REALTIME_WH"}}
 # What a writing role may create in the schemas it writes (and nothing else).
 CREATES = {
     # target-snowflake stages files in the user stage: file formats, no stages, no views.
@@ -125,13 +128,14 @@ def _logical(plan: dict, output: str) -> dict[str, str]:
 
 
 def grant_targets(values: dict) -> Iterator[tuple[str, str | None]]:
-    """(object kind, physical DATABASE or DATABASE.SCHEMA or None) of each object a privilege
-    grant targets: a database for database grants, a schema for everything in a schema."""
+    """(object kind, physical DATABASE or DATABASE.SCHEMA or WAREHOUSE or None) of each object a
+    privilege grant targets: a database or warehouse for grants on it, a schema for everything in
+    a schema."""
     if values.get("on_account"):
         yield "ACCOUNT", None
     for obj in values.get("on_account_object") or []:
         kind = obj["object_type"]
-        yield kind, obj["object_name"] if kind == "DATABASE" else None
+        yield kind, obj["object_name"] if kind in ("DATABASE", "WAREHOUSE") else None
     for obj in values.get("on_schema") or []:
         if obj.get("schema_name"):
             yield "SCHEMA", obj["schema_name"]
@@ -223,10 +227,11 @@ def _admin_grant_allowed(grantee: str, privileges: set[str], targets: list, plan
 
 
 def check_privilege_grants(plan: dict) -> list[str]:
-    databases, schemas, roles = (
+    databases, schemas, roles, warehouses = (
         _logical(plan, "databases"),
         _logical(plan, "schemas"),
         _logical(plan, "roles"),
+        _logical(plan, "warehouses"),
     )
     violations = []
     for grant in resources(plan, "snowflake_grant_privileges_to_account_role"):
@@ -252,6 +257,8 @@ def check_privilege_grants(plan: dict) -> list[str]:
             if kind == "ACCOUNT":
                 violations.append(f"{name}: account-level privileges for {role}")
             elif kind == "WAREHOUSE":
+                if warehouses.get(target or "") in OPERATE_SCOPE.get(role, set()):
+                    writes -= {"OPERATE"}
                 if writes:
                     violations.append(f"{name}: {role} may change a warehouse ({sorted(writes)})")
             elif kind == "DATABASE":

@@ -13,5 +13,5 @@ select
 from snowflake.account_usage.warehouse_metering_history
 where
     start_time >= dateadd(day, -90, current_date())
-    and warehouse_name in ('LOADING_WH', 'TRANSFORMING_WH', 'REPORTING_WH')
+    and warehouse_name in ('LOADING_WH', 'TRANSFORMING_WH', 'REPORTING_WH', 'REALTIME_WH')
 group by 1, 2
