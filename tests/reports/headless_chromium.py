@@ -195,7 +195,11 @@ class Chromium:
 
     # -- page -----------------------------------------------------------------------------
     def open(self, url: str, timeout: float = 30) -> None:
-        """Navigate and wait for the load event, then for the network to go quiet."""
+        """Navigate and wait for the load event, then for the network to go quiet. The page
+        before is left first, so that its late events (a prefetch from a server a test has
+        stopped since) land in its own log, not in this page's."""
+        self.send("Page.navigate", {"url": "about:blank"})
+        self.settle(quiet=0.3)
         self.log = PageLog()
         self._events.clear()
         self.send("Page.navigate", {"url": url})
