@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
@@ -29,33 +28,9 @@ from flows.realtime_orders import realtime_orders
 from pipeline import meltano
 from sandbox import generator, postgres, services
 from sandbox.config import REPO_ROOT, LocalShop
+from webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
-
-
-class WebhookReceiver:
-    """Collects the JSON bodies POSTed to it."""
-
-    def __init__(self) -> None:
-        self.payloads: list[dict] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.payloads.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/slack"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def texts(self) -> list[str]:
-        return [payload["text"] for payload in self.payloads]
 
 
 @pytest.fixture(scope="module")
