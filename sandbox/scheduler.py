@@ -88,17 +88,23 @@ def run(shop: LocalShop, port: int = 4200) -> None:
     worker = None
     try:
         wait_for_api(api_url, server)
-        pools = subprocess.run(prefect_cli("work-pool", "ls"), env=env, capture_output=True, text=True)
+        pools = subprocess.run(
+            prefect_cli("work-pool", "ls"), env=env, capture_output=True, text=True
+        )
         if WORK_POOL not in pools.stdout:
             subprocess.run(
-                prefect_cli("work-pool", "create", WORK_POOL, "--type", "process"), env=env, check=True
+                prefect_cli("work-pool", "create", WORK_POOL, "--type", "process"),
+                env=env,
+                check=True,
             )
         names = [arg for name in local_deployments() for arg in ("--name", name)]
         subprocess.run(
             prefect_cli("--no-prompt", "deploy", *names), env=env, cwd=REPO_ROOT, check=True
         )
         if env.get("ALERT_WEBHOOK_URL"):
-            subprocess.run([str(Path(sys.executable).with_name("shop")), "install-alerts"], env=env, check=True)
+            subprocess.run(
+                [str(Path(sys.executable).with_name("shop")), "install-alerts"], env=env, check=True
+            )
         else:
             print("ALERT_WEBHOOK_URL unset: failed and late runs show in the Prefect UI only")
         threading.Thread(

@@ -4,7 +4,6 @@ port, its triggers on, and a webhook receiver on 127.0.0.1 standing in for Slack
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -13,20 +12,22 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from prefect import get_client
 from prefect.client.schemas.objects import FlowRun
+from prefect.events.schemas.automations import AutomationCore
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect.states import Failed
+from prefect.states import Failed, Late, Pending, Running
+from webhook_receiver import WebhookReceiver
 
 from flows.alerts import AUTOMATIONS_FILE, alert_on_failure, install_alerts, lateness_alert
 from flows.realtime_orders import realtime_orders
 from sandbox.config import REPO_ROOT, free_port
 from sandbox.scheduler import prefect_cli, wait_for_api
-from webhook_receiver import WebhookReceiver
 
 ALERT_DEADLINE_S = 60
 
@@ -79,9 +80,9 @@ def wait_for_alerts(webhook: WebhookReceiver, settle_s: float = 5) -> list[str]:
 
 
 def test_every_deployment_of_prefect_yaml_has_one_sla_automation() -> None:
-    deployments = [d["name"] for d in yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())[
-        "deployments"
-    ]]
+    deployments = [
+        d["name"] for d in yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"]
+    ]
     automations = yaml.safe_load(AUTOMATIONS_FILE.read_text())["automations"]
     watched = [
         a["trigger"]["match_related"]["prefect.resource.name"]
@@ -91,23 +92,33 @@ def test_every_deployment_of_prefect_yaml_has_one_sla_automation() -> None:
     assert sorted(watched) == sorted(deployments)
 
 
-def test_a_failed_deployment_run_alerts_once_through_the_server(
-    server: str, webhook: WebhookReceiver
+@pytest.fixture(scope="module")
+def deployment(server: str, webhook: WebhookReceiver) -> uuid.UUID:
+    """The alerts installed, and realtime_orders deployed as dev-realtime (its SLA automation
+    watches it); the deployment's id."""
+    install_alerts(webhook.url)
+    return realtime_orders.to_deployment(name="dev-realtime").apply()
+
+
+def new_run(deployment: uuid.UUID, **parameters: object) -> FlowRun:
+    with get_client(sync_client=True) as client:
+        return client.create_flow_run_from_deployment(deployment, parameters=parameters)
+
+
+def test_installing_again_updates_never_duplicates(
+    deployment: uuid.UUID, webhook: WebhookReceiver
 ) -> None:
     names = install_alerts(webhook.url)
-    assert install_alerts(webhook.url) == names  # installing again updates, never duplicates
-
-    async def installed() -> list[str]:
-        async with get_client() as client:
-            return sorted(a.name for a in await client.read_automations())
-    assert asyncio.run(installed()) == sorted(names)
-
-    deployment_id = realtime_orders.to_deployment(name="alerts-test").apply()
     with get_client(sync_client=True) as client:
-        # An environment environments.yaml does not declare: the run fails at its first line.
-        flow_run = client.create_flow_run_from_deployment(
-            deployment_id, parameters={"environment": "nowhere"}
-        )
+        installed = sorted(automation.name for automation in client.read_automations())
+    assert installed == sorted(names) and len(names) == 6
+
+
+def test_a_failed_deployment_run_alerts_once_through_the_server(
+    server: str, deployment: uuid.UUID, webhook: WebhookReceiver
+) -> None:
+    # An environment environments.yaml does not declare: the run fails at its first line.
+    flow_run = new_run(deployment, environment="nowhere")
     webhook.payloads.clear()
     # As a worker starts a deployment's run: the engine in a process of its own, where the
     # flow's hook would post to the same webhook if it did not stay silent.
@@ -126,11 +137,46 @@ def test_a_failed_deployment_run_alerts_once_through_the_server(
         assert client.read_flow_run(flow_run.id).state.name == "Failed"
 
     alerts = wait_for_alerts(webhook)
-    assert len(alerts) == 1, alerts
+    assert len(alerts) == 1, "\n---\n".join(alerts)
     assert alerts[0].startswith(f":red_circle: *realtime_orders* run *{flow_run.name}* failed")
-    assert "deployment alerts-test" in alerts[0]
+    assert "deployment dev-realtime" in alerts[0]
     assert "unknown environment 'nowhere'" in alerts[0]
     assert f"/runs/flow-run/{flow_run.id}" in alerts[0]
+
+
+def test_a_late_deployment_run_alerts_through_the_server(
+    deployment: uuid.UUID, webhook: WebhookReceiver
+) -> None:
+    flow_run = new_run(deployment)
+    webhook.payloads.clear()
+    # What the server's late-runs service does to a scheduled run no worker picked up.
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run.id, Late(), force=True)
+    alerts = wait_for_alerts(webhook)
+    assert len(alerts) == 1, "\n---\n".join(alerts)
+    assert alerts[0].startswith(f":warning: *realtime_orders* run *{flow_run.name}* is late")
+    assert "not started (deployment dev-realtime, state Late)" in alerts[0]
+
+
+def test_a_deployment_run_over_its_sla_alerts_through_the_server(
+    deployment: uuid.UUID, webhook: WebhookReceiver
+) -> None:
+    with get_client(sync_client=True) as client:
+        # dev-realtime's SLA as installed, shortened to the shortest a proactive trigger takes.
+        (automation,) = client.read_automations_by_name("shop-run-over-sla-dev-realtime")
+        automation.trigger.within = timedelta(seconds=10)
+        shortened = AutomationCore(
+            name=automation.name, trigger=automation.trigger, actions=automation.actions
+        )
+        client.update_automation(automation.id, shortened)
+        flow_run = new_run(deployment)
+        webhook.payloads.clear()
+        client.set_flow_run_state(flow_run.id, Pending(), force=True)
+        client.set_flow_run_state(flow_run.id, Running(), force=True)
+        alerts = wait_for_alerts(webhook)
+    assert len(alerts) == 1, "\n---\n".join(alerts)
+    assert alerts[0].startswith(f":warning: *realtime_orders* run *{flow_run.name}* is late")
+    assert "not finished 0:00:10 after it started (deployment dev-realtime" in alerts[0]
 
 
 def test_the_hooks_alert_only_outside_a_deployment(

@@ -21,6 +21,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
+from webhook_receiver import WebhookReceiver
 
 from flows import tasks
 from flows.daily_refresh import daily_refresh
@@ -28,7 +29,6 @@ from flows.realtime_orders import realtime_orders
 from pipeline import meltano
 from sandbox import generator, postgres, services
 from sandbox.config import REPO_ROOT, LocalShop
-from webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
