@@ -72,6 +72,7 @@ def run(shop: LocalShop, port: int = 4200) -> None:
         **platform.prefect_variables(shop.platform()),
         **shop.platform_variables(),
         "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": shop.prefect_database_url(),
         "PREFECT_UI_ENABLED": "true",
         "SHOP_REPO_ROOT": str(REPO_ROOT),  # prefect.yaml's pull step runs the flows from here
     }

@@ -5,15 +5,12 @@ port, its triggers on, and a webhook receiver on 127.0.0.1 standing in for Slack
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import yaml
@@ -26,8 +23,10 @@ from webhook_receiver import WebhookReceiver
 
 from flows.alerts import AUTOMATIONS_FILE, alert_on_failure, install_alerts, lateness_alert
 from flows.realtime_orders import realtime_orders
-from sandbox.config import REPO_ROOT, free_port
+from sandbox.config import REPO_ROOT, LocalShop, free_port
 from sandbox.scheduler import prefect_cli, wait_for_api
+
+pytestmark = pytest.mark.integration
 
 ALERT_DEADLINE_S = 60
 
@@ -40,15 +39,17 @@ def webhook() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """A Prefect server of the module's own (home, database, port); its API URL."""
-    home = Path(tempfile.mkdtemp(prefix="shop-prefect-"))
+def server(pg: LocalShop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Prefect server as `shop scheduler` starts one, of the module's own (home, port), on the
+    session's PostgreSQL; its API URL. Its log stays in pytest's temporary folder."""
+    home = tmp_path_factory.mktemp("prefect")
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,
         "PREFECT_HOME": str(home),
         "PREFECT_API_URL": api_url,  # the server's links to its UI (automations' ui_url)
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": pg.prefect_database_url(),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
     }
@@ -66,7 +67,6 @@ def server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=60)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def wait_for_alerts(webhook: WebhookReceiver, settle_s: float = 5) -> list[str]:
