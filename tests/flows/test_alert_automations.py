@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -93,10 +94,21 @@ def test_every_deployment_of_prefect_yaml_has_one_sla_automation() -> None:
 
 
 @pytest.fixture(scope="module")
-def deployment(server: str, webhook: WebhookReceiver) -> uuid.UUID:
-    """The alerts installed, and realtime_orders deployed as dev-realtime (its SLA automation
-    watches it); the deployment's id."""
-    install_alerts(webhook.url)
+def deployment(
+    server: str, webhook: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory
+) -> uuid.UUID:
+    """The alerts installed as `shop scheduler` and production install them, and realtime_orders
+    deployed as dev-realtime (its SLA automation watches it); the deployment's id."""
+    subprocess.run(
+        [str(Path(sys.executable).with_name("shop")), "install-alerts"],
+        env={
+            **os.environ,
+            "PREFECT_API_URL": server,
+            "ALERT_WEBHOOK_URL": webhook.url,
+            "SHOP_HOME": str(tmp_path_factory.mktemp("shop")),
+        },
+        check=True,
+    )
     return realtime_orders.to_deployment(name="dev-realtime").apply()
 
 
