@@ -33,13 +33,6 @@ ALERT_DEADLINE_S = 60
 
 
 @pytest.fixture(scope="module")
-def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.server.shutdown()
-
-
-@pytest.fixture(scope="module")
 def server(pg: LocalShop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Prefect server as `shop scheduler` starts one, of the module's own (home, port), on the
     session's PostgreSQL; its API URL. Its log stays in pytest's temporary folder."""
@@ -80,19 +73,6 @@ def wait_for_alerts(webhook: WebhookReceiver, settle_s: float = 5) -> list[str]:
     return webhook.texts()
 
 
-def test_every_deployment_of_prefect_yaml_has_one_sla_automation() -> None:
-    deployments = [
-        d["name"] for d in yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"]
-    ]
-    automations = yaml.safe_load(AUTOMATIONS_FILE.read_text())["automations"]
-    watched = [
-        a["trigger"]["match_related"]["prefect.resource.name"]
-        for a in automations
-        if a["trigger"]["posture"] == "Proactive"
-    ]
-    assert sorted(watched) == sorted(deployments)
-
-
 @pytest.fixture(scope="module")
 def deployment(
     server: str, webhook: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory
@@ -115,6 +95,19 @@ def deployment(
 def new_run(deployment: uuid.UUID, **parameters: object) -> FlowRun:
     with get_client(sync_client=True) as client:
         return client.create_flow_run_from_deployment(deployment, parameters=parameters)
+
+
+def test_every_deployment_of_prefect_yaml_has_one_sla_automation() -> None:
+    deployments = [
+        d["name"] for d in yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"]
+    ]
+    automations = yaml.safe_load(AUTOMATIONS_FILE.read_text())["automations"]
+    watched = [
+        a["trigger"]["match_related"]["prefect.resource.name"]
+        for a in automations
+        if a["trigger"]["posture"] == "Proactive"
+    ]
+    assert sorted(watched) == sorted(deployments)
 
 
 def test_installing_again_updates_never_duplicates(

@@ -34,13 +34,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.server.shutdown()
-
-
-@pytest.fixture(scope="module")
 def shop(shop_home: LocalShop, webhook: WebhookReceiver) -> Iterator[LocalShop]:
     """A small shop reaching now, its sources running, the flows pointed at it through the
     environment (as `shop demo` and `shop scheduler` do)."""
