@@ -1,8 +1,13 @@
 """Alerts to a Slack-compatible webhook: a failed or crashed run, and a run that is late.
 
-The webhook is ALERT_WEBHOOK_URL (Slack incoming webhooks take `{"text": ...}`); without it
-alerts are only logged. Lateness is watched inside the run: a run still going when its
-expected duration (its SLA) is over raises one alert and goes on.
+The webhook is ALERT_WEBHOOK_URL (Slack incoming webhooks take `{"text": ...}`).
+
+Who alerts depends on whether a Prefect server stands behind the run. A run of a deployment
+(`shop scheduler`, production) is watched by the server: the automations of automations.yaml
+send through the notification block `shop-alerts`, both installed by `install_alerts` — they
+also see what no run can report itself (a run that never starts, a process killed outright).
+Any other run (`shop demo`, `shop run`, tests) has no such server, so its own hooks alert
+(`alert_on_failure`, `lateness_alert`; without the webhook they only log). Never both.
 """
 
 from __future__ import annotations
@@ -14,14 +19,53 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from uuid import UUID
 
+import yaml
 from prefect import get_client
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import Flow, FlowRun, State
 from prefect.client.schemas.sorting import TaskRunSort
+from prefect.events.schemas.automations import AutomationCore
+from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 
+from pipeline.settings import REPO_ROOT
+
 logger = logging.getLogger(__name__)
+
+AUTOMATIONS_FILE = REPO_ROOT / "automations.yaml"
+NOTIFICATION_BLOCK = "shop-alerts"
+
+
+def install_alerts(webhook_url: str) -> list[str]:
+    """Save the notification block posting to webhook_url and create or update (by name) the
+    automations of automations.yaml on the server PREFECT_API_URL names; their names."""
+    block = CustomWebhookNotificationBlock(
+        name=NOTIFICATION_BLOCK,
+        # A webhook's URL carries its token: kept among the block's secrets, not in plain view.
+        url="{{webhook_url}}",
+        secrets={"webhook_url": webhook_url},
+        json_data={"text": "{{body}}"},  # the body is the automation's message, as Slack takes it
+    )
+    block_id = block.save(NOTIFICATION_BLOCK, overwrite=True)
+    declared = yaml.safe_load(AUTOMATIONS_FILE.read_text())["automations"]
+    automations = [_sending_through(spec, block_id) for spec in declared]
+    with get_client(sync_client=True) as client:
+        for automation in automations:
+            existing = client.read_automations_by_name(automation.name)
+            if existing:
+                client.update_automation(existing[0].id, automation)
+            else:
+                client.create_automation(automation)
+    return [automation.name for automation in automations]
+
+
+def _sending_through(spec: dict, block_id: UUID) -> AutomationCore:
+    """The declared automation, its actions (all send-notification) sending through block_id."""
+    actions = [{**action, "block_document_id": block_id} for action in spec["actions"]]
+    return AutomationCore.model_validate({**spec, "actions": actions})
 
 
 def send_alert(text: str, fields: dict[str, str]) -> None:
@@ -76,7 +120,9 @@ def _failed_steps(flow_run: FlowRun) -> str:
 
 
 def alert_on_failure(flow: Flow, flow_run: FlowRun, state: State) -> None:
-    """Flow hook for on_failure and on_crashed: one alert per failed run."""
+    """Flow hook for on_failure and on_crashed: one alert per failed run outside a deployment."""
+    if flow_run.deployment_id is not None:
+        return  # automations.yaml's shop-run-failed alerts
     send_alert(
         f":red_circle: *{flow.name}* run *{flow_run.name}* {state.name.lower()}",
         {
@@ -91,7 +137,10 @@ def alert_on_failure(flow: Flow, flow_run: FlowRun, state: State) -> None:
 
 @contextmanager
 def lateness_alert(flow_name: str, sla_seconds: float) -> Iterator[None]:
-    """Alert once if the block is still running after sla_seconds."""
+    """Alert once if the block is still running after sla_seconds, outside a deployment."""
+    if current_deployment.id is not None:
+        yield  # the deployment's SLA automation (automations.yaml) alerts
+        return
     finished = threading.Event()
     # prefect.runtime reads context variables, which the watcher thread does not inherit.
     run_name, run_id = current_flow_run.name, current_flow_run.id

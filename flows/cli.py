@@ -48,6 +48,18 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
         print(f"{name:30} {seconds:7.1f} s{moved}")
 
 
+def cmd_install_alerts(settings: Settings, args: argparse.Namespace) -> None:
+    """The failure and lateness alerts of the deployments (automations.yaml) on the Prefect server
+    PREFECT_API_URL names, sent to ALERT_WEBHOOK_URL: run after each `prefect deploy`."""
+    webhook_url = os.environ.get("ALERT_WEBHOOK_URL")
+    if not webhook_url:
+        raise PlatformError("ALERT_WEBHOOK_URL is not set: the alerts would have nowhere to go")
+    from flows.alerts import NOTIFICATION_BLOCK, install_alerts
+
+    for name in install_alerts(webhook_url):
+        print(f"automation {name} -> notification block {NOTIFICATION_BLOCK}")
+
+
 def cmd_extract_load(settings: Settings, args: argparse.Namespace) -> None:
     jobs = args.job or settings.daily_jobs
     # Kept apart from the flows as they are: two loads of one RAW table would interleave.
@@ -119,6 +131,7 @@ def add_commands(command: Command) -> None:
     run = command("run", cmd_run, "run a flow once: daily or realtime")
     run.add_argument("flow", choices=["daily", "realtime"])
     run.add_argument("--skip-reports", action="store_true", help="no report site build")
+    command("install-alerts", cmd_install_alerts, "the deployments' alerts on the Prefect server")
     extract = command("extract-load", cmd_extract_load, "run Meltano extract-load jobs")
     extract.add_argument("--job", action="append", help="a job of meltano.yml (default: daily)")
     build = command("transform", cmd_transform, "dbt build on the environment's target")

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from pipeline import settings as platform
 
@@ -36,6 +36,9 @@ class LocalShop:
     stripe_port: int
     stripe_api_key: str
     stripe_account_id: str
+    # The local Prefect server's (`shop scheduler`): on SQLite, a 'database is locked' under load
+    # makes its triggers see an event again and send a second alert; PostgreSQL does not.
+    prefect_db: str = "prefect"
 
     @property
     def pg_data_dir(self) -> Path:
@@ -81,6 +84,12 @@ class LocalShop:
     ) -> platform.LocalShop:
         """The platform's settings for `environment` with its sources at these stand-ins."""
         return platform.load(environment, {**os.environ, **self.platform_variables(), **extra})
+
+    def prefect_database_url(self) -> str:
+        return (
+            f"postgresql+asyncpg://{quote(self.pg_user)}:{quote(self.pg_password)}"
+            f"@{self.pg_host}:{self.pg_port}/{self.prefect_db}"
+        )
 
     def dsn(self, database: str) -> str:
         return (

@@ -117,6 +117,7 @@ def _init_cluster(settings: LocalShop) -> None:
 def start(settings: LocalShop, timeout_s: float = 30.0) -> None:
     """Start the server (initialising its data directory on first use); idempotent."""
     if is_running(settings):
+        _ensure_databases(settings)  # one started before a database was added lacks it
         return
     if not (PG_BIN / "postgres").exists():
         raise PostgresError(f"PostgreSQL 15 is not installed ({PG_BIN} missing): run ./run setup")
@@ -172,7 +173,7 @@ def _wait_ready(settings: LocalShop, timeout_s: float) -> None:
 def _ensure_databases(settings: LocalShop) -> None:
     with psycopg.connect(settings.dsn("postgres"), autocommit=True) as conn:
         existing = {row[0] for row in conn.execute("select datname from pg_database")}
-        for database in (settings.shop_db, settings.sandbox_db):
+        for database in (settings.shop_db, settings.sandbox_db, settings.prefect_db):
             if database not in existing:
                 conn.execute(f'create database "{database}"')
 

@@ -35,11 +35,11 @@ def local_deployments() -> list[str]:
     return [d["name"] for d in declared if d["work_pool"]["name"] == WORK_POOL]
 
 
-def _prefect(*args: str) -> list[str]:
+def prefect_cli(*args: str) -> list[str]:
     return [str(Path(sys.executable).with_name("prefect")), *args]
 
 
-def _wait_for_api(url: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
+def wait_for_api(url: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -72,6 +72,7 @@ def run(shop: LocalShop, port: int = 4200) -> None:
         **platform.prefect_variables(shop.platform()),
         **shop.platform_variables(),
         "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": shop.prefect_database_url(),
         "PREFECT_UI_ENABLED": "true",
         "SHOP_REPO_ROOT": str(REPO_ROOT),  # prefect.yaml's pull step runs the flows from here
     }
@@ -80,29 +81,39 @@ def run(shop: LocalShop, port: int = 4200) -> None:
     stop_the_shop = threading.Event()
     with (shop.log_dir / "prefect-server.log").open("a") as log:
         server = subprocess.Popen(
-            _prefect("server", "start", "--host", "127.0.0.1", "--port", str(port)),
+            prefect_cli("server", "start", "--host", "127.0.0.1", "--port", str(port)),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     worker = None
     try:
-        _wait_for_api(api_url, server)
-        pools = subprocess.run(_prefect("work-pool", "ls"), env=env, capture_output=True, text=True)
+        wait_for_api(api_url, server)
+        pools = subprocess.run(
+            prefect_cli("work-pool", "ls"), env=env, capture_output=True, text=True
+        )
         if WORK_POOL not in pools.stdout:
             subprocess.run(
-                _prefect("work-pool", "create", WORK_POOL, "--type", "process"), env=env, check=True
+                prefect_cli("work-pool", "create", WORK_POOL, "--type", "process"),
+                env=env,
+                check=True,
             )
         names = [arg for name in local_deployments() for arg in ("--name", name)]
         subprocess.run(
-            _prefect("--no-prompt", "deploy", *names), env=env, cwd=REPO_ROOT, check=True
+            prefect_cli("--no-prompt", "deploy", *names), env=env, cwd=REPO_ROOT, check=True
         )
+        if env.get("ALERT_WEBHOOK_URL"):
+            subprocess.run(
+                [str(Path(sys.executable).with_name("shop")), "install-alerts"], env=env, check=True
+            )
+        else:
+            print("ALERT_WEBHOOK_URL unset: failed and late runs show in the Prefect UI only")
         threading.Thread(
             target=_keep_the_shop_living, args=(shop, stop_the_shop), daemon=True
         ).start()
         print(f"Prefect UI: http://127.0.0.1:{port} — worker running, Ctrl-C stops everything")
         worker = subprocess.Popen(
-            _prefect("worker", "start", "--pool", WORK_POOL), env=env, cwd=REPO_ROOT
+            prefect_cli("worker", "start", "--pool", WORK_POOL), env=env, cwd=REPO_ROOT
         )
         worker.wait()
     except KeyboardInterrupt:

@@ -249,7 +249,10 @@ def test_main_deploys_the_prod_deployments_and_builds_the_prod_marts() -> None:
     prod = [d for d in declared if d["parameters"]["environment"] == "prod"]
     assert prod and {d["work_pool"]["name"] for d in prod} == {"shop-prod"}
     prod = [d["name"] for d in prod]
-    assert "prefect --no-prompt deploy " + " ".join(f"--name {name}" for name in prod) in deploy
+    prefect_deploy = "prefect --no-prompt deploy " + " ".join(f"--name {name}" for name in prod)
+    install_alerts = ".venv/bin/shop --environment prod install-alerts"
+    assert prefect_deploy in deploy and install_alerts in deploy
+    assert deploy.index(prefect_deploy) < deploy.index(install_alerts)  # the SLAs name them
     assert ".venv/bin/shop --environment prod transform" in deploy
 
 

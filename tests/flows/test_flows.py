@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
@@ -22,6 +21,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
+from webhook_receiver import WebhookReceiver
 
 from flows import tasks
 from flows.daily_refresh import daily_refresh
@@ -32,38 +32,6 @@ from sandbox import generator, postgres, services
 from sandbox.config import REPO_ROOT, LocalShop
 
 pytestmark = pytest.mark.integration
-
-
-class WebhookReceiver:
-    """Collects the JSON bodies POSTed to it."""
-
-    def __init__(self) -> None:
-        self.payloads: list[dict] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.payloads.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/slack"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def texts(self) -> list[str]:
-        return [payload["text"] for payload in self.payloads]
-
-
-@pytest.fixture(scope="module")
-def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.server.shutdown()
 
 
 @pytest.fixture(scope="module")
