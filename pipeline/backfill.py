@@ -1,0 +1,169 @@
+"""History loads: first loads and reloads from a day (`shop backfill`, the daily flow's
+`backfill_start`), without the daily run's 30-minute wall, resumable, with progress.
+
+Resumable because every step commits a bookmark. tap-stripe 3.3.0 reads each stream in windows of
+`created` (`date_window_size` days) and writes a STATE after each window; the loader passes a
+STATE on only once every row before it is committed (target-duckdb-batch commits at the first
+STATE after `batch_size_rows` rows wait; target-snowflake after each batch it loads). Small
+windows therefore turn a history into many checkpoints: a killed backfill is run again and starts
+at the last window its loader committed, and re-reads at most a batch and a window. tap-postgres
+already checkpoints after each batch file.
+
+Progress comes from the job's log: rows committed per stream from the local loader's "Loaded N
+records/rows … into" lines, and, for Stripe, how far through the history each stream is from the
+`created[gte]` of the tap's requests. tap-stripe counts its records (METRIC record_count) only
+when it ends, so its METRIC lines cannot show progress (read_counts reads them afterwards).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+
+from pipeline import extract_load, meltano
+from pipeline.settings import Settings
+
+# A stuck history load still ends. The seed-scale history at the ~3,000 rows/s tap-stripe
+# manages is hours, not a day; a backfill stopped here resumes at its last checkpoint.
+BACKFILL_TIMEOUT_S = 24 * 3600
+# One day of Stripe history per window: ~17,000 charges at the seed's 500,000 orders a month, so
+# the loader's 100,000-row batches commit every few days of history (re-read after a kill: at
+# most a batch and a window). Meltano takes a plugin setting from <PLUGIN>_<SETTING>.
+STRIPE_WINDOW_DAYS = 1
+PROGRESS_EVERY_S = 30
+
+_REQUEST = re.compile(r"Request to Stripe api\b.*?/v1/(\w+)\?\S*?created\[gte\]=(\d+)")
+_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) ")
+_STREAM_STARTED = re.compile(r"Started syncing stream (\w+)")
+_LOADED = re.compile(r'Loaded (\d+) (?:records|rows of .*) into "\w+"\."(\w+)"')
+_METRIC = re.compile(r"METRIC: (\{.*\})")
+
+
+def history_settings(settings: Settings, since: date | None = None) -> Settings:
+    """The settings a history load runs with: Stripe in one-day windows, and for streams without
+    a bookmark the history from `since` (default: TAP_STRIPE_START_DATE). A stream with a
+    bookmark resumes at it: RAW holds everything before it."""
+    variables = {**settings.variables, "TAP_STRIPE_DATE_WINDOW_SIZE": str(STRIPE_WINDOW_DAYS)}
+    if since is not None:
+        variables["TAP_STRIPE_START_DATE"] = f"{since.isoformat()}T00:00:00Z"
+    return replace(settings, variables=variables)
+
+
+@dataclass
+class _Stream:
+    committed: int = 0  # rows the loader committed in this run
+    span_start: int | None = None  # the first `created[gte]` this run asked for (Stripe)
+    position: int | None = None  # the `created[gte]` of the window being read
+    done: bool = False
+
+
+@dataclass
+class JobProgress:
+    """What a job's log says it has done so far."""
+
+    job: str
+    log_file: Path
+    streams: dict[str, _Stream]  # the job's tables
+    started: float | None = None  # epoch of the log's first line; tap-stripe reads up to ~then
+    _read: int = 0  # bytes of the log already read
+
+    def update(self) -> None:
+        with self.log_file.open("rb") as log:
+            log.seek(self._read)
+            chunk = log.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
+        self._read += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            if self.started is None and (match := _TIMESTAMP.match(line)):
+                self.started = datetime.fromisoformat(match[1]).timestamp()
+            if match := _STREAM_STARTED.search(line):
+                for name, stream in self.streams.items():  # tap-stripe reads one at a time
+                    if stream.span_start is not None and name != match[1]:
+                        stream.done = True
+            elif (match := _REQUEST.search(line)) and match[1] in self.streams:
+                stream = self.streams[match[1]]
+                if stream.span_start is None:
+                    stream.span_start = int(match[2])
+                stream.position = int(match[2])
+            elif (match := _LOADED.search(line)) and match[2] in self.streams:
+                self.streams[match[2]].committed += int(match[1])
+
+    def fraction(self, now: float) -> float | None:
+        """How much of the history the tap has read (mean over the streams), if it says."""
+        spans = []
+        for stream in self.streams.values():
+            if stream.done:
+                spans.append(1.0)
+            elif stream.span_start is None or stream.position is None:
+                spans.append(0.0)
+            else:
+                span = max((self.started or now) - stream.span_start, 1)
+                spans.append(min((stream.position - stream.span_start) / span, 1.0))
+        return sum(spans) / len(spans) if any(spans) else None
+
+    def describe(self) -> str:
+        now = time.time()
+        elapsed = max(now - (self.started or now), 1e-3)
+        committed = sum(stream.committed for stream in self.streams.values())
+        per_stream = ", ".join(
+            f"{name} {stream.committed:,}"
+            for name, stream in self.streams.items()
+            if stream.committed
+        )
+        text = f"{self.job}: {committed:,} rows committed ({per_stream or 'none yet'}), "
+        text += f"{committed / elapsed:,.0f} rows/s, {elapsed:,.0f} s"
+        fraction = self.fraction(now)
+        if fraction:
+            left = elapsed * (1 - fraction) / fraction
+            text += f"; history read {fraction:.0%}, about {left:,.0f} s left"
+        return text
+
+
+class Progress:
+    """Reports each job's progress through `report` (print, a logger)."""
+
+    def __init__(self, report: Callable[[str], None]) -> None:
+        self.report = report
+        self.jobs: dict[str, JobProgress] = {}
+
+    def __call__(self, job: str, log_file: Path) -> None:
+        if job not in self.jobs:
+            streams = {table: _Stream() for table in meltano.job_tables(job)}
+            self.jobs[job] = JobProgress(job, log_file, streams)
+        self.jobs[job].update()
+        self.report(self.jobs[job].describe())
+
+
+def run_jobs(
+    settings: Settings,
+    jobs: Iterable[str],
+    report: Callable[[str], None],
+    since: date | None = None,
+    progress_every_s: float = PROGRESS_EVERY_S,
+) -> Mapping[str, extract_load.JobRun]:
+    """Load the jobs' history in parallel (one RAW file each locally), reporting progress."""
+    return extract_load.run_jobs(
+        history_settings(settings, since),
+        jobs,
+        timeout_s=BACKFILL_TIMEOUT_S,
+        progress=Progress(report),
+        progress_every_s=progress_every_s,
+    )
+
+
+def records_read(log_file: Path) -> dict[str, int]:
+    """Records per stream a singer-python tap (tap-stripe) says it read: its METRIC record_count,
+    tagged by endpoint (the loader's are tagged by stream), written when it ends."""
+    counts: dict[str, int] = {}
+    for line in log_file.read_text(errors="replace").splitlines():
+        if match := _METRIC.search(line):
+            metric = json.loads(match[1])
+            endpoint = metric.get("tags", {}).get("endpoint")
+            if metric.get("metric") == "record_count" and endpoint:
+                counts[endpoint] = counts.get(endpoint, 0) + int(metric["value"])
+    return counts
