@@ -1,0 +1,139 @@
+"""History loads (pipeline/backfill.py): a Stripe backfill killed mid-way resumes at the last
+window its loader committed, never from scratch, and ends with RAW equal to the sandbox; the
+progress it prints comes from the job's log; its wall is its own, not the daily run's."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline import backfill, meltano, processes, reconcile
+from sandbox import generator, inspect, services
+from sandbox.config import LocalShop
+
+JOB = "el-stripe"
+# The loader's checkpoint scaled down to the small shop (100,000 rows at the seed's scale): a
+# commit every few one-day windows, as a seed-scale backfill gets every few days of history.
+CHECKPOINT_ROWS = {"TARGET_DUCKDB_STRIPE_BATCH_SIZE_ROWS": "400"}
+
+
+@pytest.fixture(scope="module")
+def shop(shop_home: LocalShop) -> Iterator[LocalShop]:
+    # ~6,000 charges over 45 days: a backfill takes ~15 s here, long enough to be interrupted.
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    generator.generate(shop_home, months=1.5, orders_per_month=4_000, seed=17, end=end)
+    services.start_stripe_sandbox(shop_home)
+    meltano.prepare(shop_home.platform())
+    try:
+        yield shop_home
+    finally:
+        services.stop_stripe_sandbox(shop_home)
+
+
+def _wait_for_checkpoints(log_file: Path, process: subprocess.Popen[bytes], n: int) -> None:
+    """Until Meltano has stored n bookmarks that followed a commit of charges by the loader."""
+    deadline = time.monotonic() + 120
+    while True:
+        log = log_file.read_text(errors="replace")
+        after_commit = log.partition('records into "stripe"."charges"')[2]
+        if after_commit.count("Incremental state has been updated") >= n:
+            return
+        assert process.poll() is None, f"meltano ended before {n} checkpoints:\n{log}"
+        assert time.monotonic() < deadline, f"no {n} checkpoints in {log_file}"
+        time.sleep(0.05)
+
+
+def _sandbox_charges(shop: LocalShop, created_before: int | None = None) -> int:
+    with inspect.connect(shop, attach_postgres=True) as conn:
+        where = f"where created < {created_before}" if created_before else ""
+        return conn.execute(f"select count(*) from sandbox.stripe.charges {where}").fetchone()[0]
+
+
+def _missing_in_raw(shop: LocalShop, created_before: int) -> int:
+    """Charges created before the bookmark that RAW lacks: the bookmark passed them."""
+    with inspect.connect(shop, attach_postgres=True) as conn:
+        return conn.execute(
+            "select count(*) from sandbox.stripe.charges s where s.created < ? "
+            "and s.id not in (select id from raw_stripe.stripe.charges)",
+            [created_before],
+        ).fetchone()[0]
+
+
+def test_a_killed_stripe_backfill_resumes_at_its_last_committed_window(shop: LocalShop) -> None:
+    settings = shop.platform(extra=CHECKPOINT_ROWS)
+    since = (datetime.now(UTC) - timedelta(days=50)).date()
+    history = backfill.history_settings(settings, since)
+    assert meltano.read_state(settings, JOB) == {}
+    log_file = settings.log_dir / "el-stripe-backfill-killed.log"
+    process = meltano.start(history, ["run", JOB], log_file)
+    try:
+        _wait_for_checkpoints(log_file, process, 3)
+    finally:
+        # The whole run dies at once, as when its worker is killed: Meltano, tap and loader.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    bookmark = meltano.read_state(settings, JOB)["bookmarks"]["charges"]["created"]
+    total = _sandbox_charges(shop)
+    committed = _sandbox_charges(shop, created_before=bookmark)
+    print(f"\nkilled at charges created < {bookmark}: {committed:,} of {total:,} charges behind it")
+    assert 0 < committed < total
+    assert _missing_in_raw(shop, bookmark) == 0  # the bookmark covers only committed rows
+
+    progress: list[str] = []
+    (run,) = backfill.run_jobs(settings, [JOB], progress.append, since, 1).values()
+    read = backfill.records_read(run.log_file)
+    print("resumed run read", read, f"in {run.seconds:.1f} s;", *progress[-2:], sep="\n")
+    new, updated = _charges_read(run.log_file)
+    assert new + updated == read["charges"]
+    # Resumed, not from scratch: exactly the charges from its bookmark on, none behind it again
+    # (the updates are the last 30 days' charge events, which every run reads).
+    assert new == total - committed
+    # Progress came from the log while it ran: rows committed per stream, rate, time left.
+    assert any("rows committed (charges" in line and "rows/s" in line for line in progress)
+    assert any("s left" in line for line in progress)
+
+    differences = inspect.stripe_differences(shop)
+    assert differences == {table: dict.fromkeys(d, 0) for table, d in differences.items()}
+    for result in reconcile.reconcile(settings, [JOB]):
+        assert result.ok and result.duplicates == 0, result.describe()
+
+
+def _charges_read(log_file: Path) -> tuple[int, int]:
+    """(new, updated) charges tap-stripe says it read: new from the created windows, updated from
+    the events of the last 30 days (which every run reads)."""
+    match = re.search(r"INFO charges: (\d+) new, (\d+) updates", log_file.read_text())
+    assert match, f"tap-stripe reported no charge counts in {log_file}"
+    return int(match[1]), int(match[2])
+
+
+def test_a_history_load_has_its_own_wall_and_the_daily_run_keeps_its_own() -> None:
+    assert meltano.JOB_TIMEOUT_S == 1800
+    assert backfill.BACKFILL_TIMEOUT_S > 8 * 3600
+
+
+def test_progress_ticks_while_the_tool_runs_and_its_wall_still_stops_it(tmp_path: Path) -> None:
+    ticks: list[float] = []
+    started = time.monotonic()
+    with pytest.raises(processes.ToolTimeoutError):
+        processes.run(
+            [sys.executable, "-c", "import time; time.sleep(30)"],
+            tmp_path / "sleep.log",
+            os.environ,
+            tmp_path,
+            timeout_s=1.2,
+            what="sleep",
+            tick=lambda: ticks.append(time.monotonic() - started),
+            tick_every_s=0.3,
+        )
+    assert 3 <= len(ticks) <= 4, ticks
+    assert time.monotonic() - started < 5
