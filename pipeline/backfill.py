@@ -55,7 +55,9 @@ def history_settings(settings: Settings, since: date | None = None) -> Settings:
 
 
 @dataclass
-class _Stream:
+class StreamProgress:
+    """One stream of a running job, as its log tells it."""
+
     committed: int = 0  # rows the loader committed in this run
     span_start: int | None = None  # the first `created[gte]` this run asked for (Stripe)
     position: int | None = None  # the `created[gte]` of the window being read
@@ -68,7 +70,7 @@ class JobProgress:
 
     job: str
     log_file: Path
-    streams: dict[str, _Stream]  # the job's tables
+    streams: dict[str, StreamProgress]  # the job's tables
     started: float | None = None  # epoch of the log's first line; tap-stripe reads up to ~then
     _read: int = 0  # bytes of the log already read
 
@@ -133,7 +135,7 @@ class Progress:
 
     def __call__(self, job: str, log_file: Path) -> None:
         if job not in self.jobs:
-            streams = {table: _Stream() for table in meltano.job_tables(job)}
+            streams = {table: StreamProgress() for table in meltano.job_tables(job)}
             self.jobs[job] = JobProgress(job, log_file, streams)
         self.jobs[job].update()
         self.report(self.jobs[job].describe())

@@ -23,14 +23,14 @@ from sandbox.config import LocalShop
 JOB = "el-stripe"
 # The loader's checkpoint scaled down to the small shop (100,000 rows at the seed's scale): a
 # commit every few one-day windows, as a seed-scale backfill gets every few days of history.
-CHECKPOINT_ROWS = {"TARGET_DUCKDB_STRIPE_BATCH_SIZE_ROWS": "400"}
+CHECKPOINT_ROWS = {"TARGET_DUCKDB_STRIPE_BATCH_SIZE_ROWS": "200"}
 
 
 @pytest.fixture(scope="module")
 def shop(shop_home: LocalShop) -> Iterator[LocalShop]:
-    # ~6,000 charges over 45 days: a backfill takes ~15 s here, long enough to be interrupted.
+    # ~3,000 charges over 30 days: a backfill takes ~25 s here, long enough to be interrupted.
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
-    generator.generate(shop_home, months=1.5, orders_per_month=4_000, seed=17, end=end)
+    generator.generate(shop_home, months=1.0, orders_per_month=3_000, seed=17, end=end)
     services.start_stripe_sandbox(shop_home)
     meltano.prepare(shop_home.platform())
     try:
@@ -70,13 +70,13 @@ def _missing_in_raw(shop: LocalShop, created_before: int) -> int:
 
 def test_a_killed_stripe_backfill_resumes_at_its_last_committed_window(shop: LocalShop) -> None:
     settings = shop.platform(extra=CHECKPOINT_ROWS)
-    since = (datetime.now(UTC) - timedelta(days=50)).date()
+    since = (datetime.now(UTC) - timedelta(days=35)).date()
     history = backfill.history_settings(settings, since)
     assert meltano.read_state(settings, JOB) == {}
     log_file = settings.log_dir / "el-stripe-backfill-killed.log"
     process = meltano.start(history, ["run", JOB], log_file)
     try:
-        _wait_for_checkpoints(log_file, process, 3)
+        _wait_for_checkpoints(log_file, process, 2)
     finally:
         # The whole run dies at once, as when its worker is killed: Meltano, tap and loader.
         os.killpg(process.pid, signal.SIGKILL)
@@ -137,3 +137,36 @@ def test_progress_ticks_while_the_tool_runs_and_its_wall_still_stops_it(tmp_path
         )
     assert 3 <= len(ticks) <= 4, ticks
     assert time.monotonic() - started < 5
+
+
+def test_progress_reads_rows_committed_and_the_history_read_from_the_log(tmp_path: Path) -> None:
+    day = 86_400
+    start = int(time.time()) - 10 * day
+    log_file = tmp_path / "el-stripe.log"
+    lines = [
+        "2026-12-05T23:50:10.620909Z [info     ] meltano      Meltano 4.4.1",
+        "[info     ] tap-stripe   INFO Started syncing stream charges",
+        *(
+            "[info     ] tap-stripe   INFO message='Request to Stripe api' method=get "
+            f"path=http://127.0.0.1:1/v1/charges?limit=100&created[gte]={start + d * day}"
+            f"&created[lt]={start + (d + 1) * day}"
+            for d in range(5)
+        ),
+        '[info     ] target-duckdb-stripe Loaded 400 records into "stripe"."charges"',
+        '[info     ] target-duckdb-stripe Loaded 250 records into "stripe"."charges"',
+        "[info     ] tap-stripe   INFO Started syncing stream customers",
+        "[info     ] tap-stripe   INFO message='Request to Stripe api' method=get "
+        f"path=http://127.0.0.1:1/v1/customers?limit=100&created[gte]={start}",
+        '[info     ] target-duckdb-stripe Loaded 30 records into "stripe"."cust',  # being written
+    ]
+    log_file.write_text("\n".join(lines))
+    progress = backfill.JobProgress(
+        JOB, log_file, {name: backfill.StreamProgress() for name in ("charges", "customers")}
+    )
+    progress.update()
+    progress.started = time.time() - 10  # the history so far took 10 s
+    assert progress.streams["charges"].committed == 650
+    assert progress.streams["charges"].done and not progress.streams["customers"].done
+    assert progress.fraction(time.time()) == pytest.approx(0.5, abs=0.01)  # one of two streams
+    assert "650 rows committed (charges 650)" in progress.describe()
+    assert "history read 50%, about 10 s left" in progress.describe()
