@@ -4,6 +4,7 @@ progress it prints comes from the job's log; its wall is its own, not the daily 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from flows import tasks
 from pipeline import backfill, meltano, processes, reconcile
 from sandbox import generator, inspect, services
 from sandbox.config import LocalShop
@@ -170,3 +172,19 @@ def test_progress_reads_rows_committed_and_the_history_read_from_the_log(tmp_pat
     assert progress.fraction(time.time()) == pytest.approx(0.5, abs=0.01)  # one of two streams
     assert "650 rows committed (charges 650)" in progress.describe()
     assert "history read 50%, about 10 s left" in progress.describe()
+
+
+def test_the_flows_history_load_has_the_backfill_wall_and_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+
+    calls: dict[bool, tuple] = {}
+
+    def run_job(settings, job, timeout_s=meltano.JOB_TIMEOUT_S, progress=None):
+        calls[progress is not None] = (job, timeout_s)
+
+    monkeypatch.setattr(tasks.extract_load, "run_job", run_job)
+    monkeypatch.setattr(tasks, "get_run_logger", lambda: logging.getLogger("test"))
+    tasks.extract_load_job.fn(None, JOB, history=True)
+    tasks.extract_load_job.fn(None, JOB)
+    assert calls == {True: (JOB, backfill.BACKFILL_TIMEOUT_S), False: (JOB, meltano.JOB_TIMEOUT_S)}
