@@ -148,14 +148,52 @@ def run_jobs(
     since: date | None = None,
     progress_every_s: float = PROGRESS_EVERY_S,
 ) -> Mapping[str, extract_load.JobRun]:
-    """Load the jobs' history in parallel (one RAW file each locally), reporting progress."""
-    return extract_load.run_jobs(
-        history_settings(settings, since),
-        jobs,
+    """Load the jobs' history in parallel (one RAW file each locally), reporting progress. A job
+    that environments.yaml splits (jobs.history_parallel) runs as its parts, in parallel; once
+    all of them finished, the job starts from their bookmarks."""
+    history = history_settings(settings, since)
+    parts = {job: settings.history_parallel.get(job, [job]) for job in jobs}
+    split = {job: its_parts for job, its_parts in parts.items() if its_parts != [job]}
+    for job, its_parts in split.items():
+        start_parts(history, job, its_parts)
+    runs = extract_load.run_jobs(
+        history,
+        [part for its_parts in parts.values() for part in its_parts],
         timeout_s=BACKFILL_TIMEOUT_S,
         progress=Progress(report),
         progress_every_s=progress_every_s,
     )
+    for job, its_parts in split.items():
+        end_parts(history, job, its_parts)
+    return runs
+
+
+def _owned_by(part: str, bookmarks: Mapping[str, object]) -> dict[str, object]:
+    """The bookmarks of a part's streams (tap-stripe keeps `charges` and `charges_events`)."""
+    tables = set(meltano.job_tables(part))
+    return {key: value for key, value in bookmarks.items() if key.removesuffix("_events") in tables}
+
+
+def start_parts(settings: Settings, job: str, parts: list[str]) -> None:
+    """A part without bookmarks of its own (a killed run's parts keep theirs) starts at the
+    job's: RAW holds everything before them."""
+    bookmarks = meltano.read_state(settings, job).get("bookmarks", {})
+    for part in parts:
+        owned = _owned_by(part, bookmarks)
+        if owned and not meltano.read_state(settings, part):
+            meltano.write_state(settings, part, {"bookmarks": owned})
+
+
+def end_parts(settings: Settings, job: str, parts: list[str]) -> None:
+    """The job takes its parts' bookmarks, and the parts forget theirs: the next history load
+    starts them at the job's again, which daily runs have moved on."""
+    state = meltano.read_state(settings, job)
+    bookmarks = dict(state.get("bookmarks", {}))
+    for part in parts:
+        bookmarks.update(_owned_by(part, meltano.read_state(settings, part).get("bookmarks", {})))
+    meltano.write_state(settings, job, {**state, "bookmarks": bookmarks})
+    for part in parts:
+        meltano.clear_state(settings, part)
 
 
 def records_read(log_file: Path) -> dict[str, int]:

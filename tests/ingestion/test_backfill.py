@@ -19,6 +19,7 @@ import pytest
 
 from flows import tasks
 from pipeline import backfill, meltano, processes, reconcile
+from pipeline import settings as platform
 from sandbox import generator, inspect, services
 from sandbox.config import LocalShop
 
@@ -188,3 +189,46 @@ def test_the_flows_history_load_has_the_backfill_wall_and_progress(
     tasks.extract_load_job.fn(None, JOB, history=True)
     tasks.extract_load_job.fn(None, JOB)
     assert calls == {True: (JOB, backfill.BACKFILL_TIMEOUT_S), False: (JOB, meltano.JOB_TIMEOUT_S)}
+
+
+def test_a_split_history_load_starts_its_parts_at_the_job_and_hands_their_bookmarks_back(
+    tmp_path: Path,
+) -> None:
+    """Production splits el-stripe-prod into a job per stream (environments.yaml); the parts'
+    bookmarks are kept under their own ids and return to the job once all of them are done."""
+    settings = platform.load("dev", {**os.environ, "SHOP_HOME": str(tmp_path)})
+    charges, customers = "el-stripe-charges-prod", "el-stripe-customers-prod"
+    prod = platform.declared_environments()["prod"]["jobs"]["history_parallel"]
+    assert prod == {
+        "el-stripe-prod": [
+            charges,
+            customers,
+            "el-stripe-disputes-prod",
+            "el-stripe-balance-transactions-prod",
+        ]
+    }
+    assert platform.declared_environments()["dev"]["jobs"]["history_parallel"] == {}  # one writer
+    meltano.prepare(settings)
+    meltano.write_state(
+        settings,
+        JOB,
+        {"bookmarks": {"charges": {"created": 100}, "charges_events": {"updates_created": 90},
+                       "customers": {"created": 50}}},
+    )  # fmt: skip
+    meltano.write_state(settings, customers, {"bookmarks": {"customers": {"created": 70}}})
+
+    backfill.start_parts(settings, JOB, [charges, customers])
+    assert meltano.read_state(settings, charges) == {
+        "bookmarks": {"charges": {"created": 100}, "charges_events": {"updates_created": 90}}
+    }
+    # A part a killed run left behind resumes at its own bookmark.
+    assert meltano.read_state(settings, customers) == {"bookmarks": {"customers": {"created": 70}}}
+
+    meltano.write_state(settings, charges, {"bookmarks": {"charges": {"created": 300}}})
+    backfill.end_parts(settings, JOB, [charges, customers])
+    assert meltano.read_state(settings, JOB)["bookmarks"] == {
+        "charges": {"created": 300},
+        "charges_events": {"updates_created": 90},
+        "customers": {"created": 70},
+    }
+    assert meltano.read_state(settings, charges) == meltano.read_state(settings, customers) == {}
