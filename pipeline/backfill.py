@@ -9,6 +9,12 @@ windows therefore turn a history into many checkpoints: a killed backfill is run
 at the last window its loader committed, and re-reads at most a batch and a window. tap-postgres
 already checkpoints after each batch file.
 
+Parallel where the RAW files allow it: the jobs run side by side (a RAW file each locally), and
+in production a job environments.yaml splits (jobs.history_parallel: el-stripe-prod into a job
+per Stripe stream, each its own Snowflake table) runs as its parts; tap-stripe reads one stream
+at a time and is CPU-bound, so its streams gain most. Locally Stripe's streams share
+raw_stripe.duckdb, which takes one writer: they stay one job.
+
 Progress comes from the job's log: rows committed per stream from the local loader's "Loaded N
 records/rows … into" lines, and, for Stripe, how far through the history each stream is from the
 `created[gte]` of the tap's requests. tap-stripe counts its records (METRIC record_count) only
