@@ -16,9 +16,10 @@ at a time and is CPU-bound, so its streams gain most. Locally Stripe's streams s
 raw_stripe.duckdb, which takes one writer: they stay one job.
 
 Progress comes from the job's log: rows committed per stream from the local loader's "Loaded N
-records/rows … into" lines, and, for Stripe, how far through the history each stream is from the
-`created[gte]` of the tap's requests. tap-stripe counts its records (METRIC record_count) only
-when it ends, so its METRIC lines cannot show progress (read_counts reads them afterwards).
+records/rows … into" lines (target-snowflake logs none: there, the rows its METRIC record_count
+says it received, every 60 s), and, for Stripe, how far through the history each stream is, from
+the `created[gte]` of the tap's requests. tap-stripe counts its records (METRIC record_count)
+only when it ends, so its METRIC lines cannot show progress (records_read reads them after).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def history_settings(settings: Settings, since: date | None = None) -> Settings:
 class StreamProgress:
     """One stream of a running job, as its log tells it."""
 
-    committed: int = 0  # rows the loader committed in this run
+    committed: int = 0  # rows the loader says it committed in this run (the local loader)
+    received: int = 0  # rows the loader's METRIC record_count counted (every 60 s; both loaders)
     span_start: int | None = None  # the first `created[gte]` this run asked for (Stripe)
     position: int | None = None  # the `created[gte]` of the window being read
     done: bool = False
@@ -100,6 +102,14 @@ class JobProgress:
                 stream.position = int(match[2])
             elif (match := _LOADED.search(line)) and match[2] in self.streams:
                 self.streams[match[2]].committed += int(match[1])
+            elif match := _METRIC.search(line):
+                self._count_received(json.loads(match[1]))
+
+    def _count_received(self, metric: dict) -> None:
+        """A loader's (singer-sdk's) record count, tagged by stream (`public-orders`: orders)."""
+        stream = metric.get("tags", {}).get("stream", "").split("-", 1)[-1]
+        if metric.get("metric") == "record_count" and stream in self.streams:
+            self.streams[stream].received += int(metric["value"])
 
     def fraction(self, now: float) -> float | None:
         """How much of the history the tap has read (mean over the streams), if it says."""
@@ -117,14 +127,17 @@ class JobProgress:
     def describe(self) -> str:
         now = time.time()
         elapsed = max(now - (self.started or now), 1e-3)
-        committed = sum(stream.committed for stream in self.streams.values())
-        per_stream = ", ".join(
-            f"{name} {stream.committed:,}"
+        # target-snowflake logs no commits: there, what its loader received is what is known.
+        logs_commits = any(stream.committed for stream in self.streams.values())
+        rows = {
+            name: stream.committed if logs_commits else stream.received
             for name, stream in self.streams.items()
-            if stream.committed
-        )
-        text = f"{self.job}: {committed:,} rows committed ({per_stream or 'none yet'}), "
-        text += f"{committed / elapsed:,.0f} rows/s, {elapsed:,.0f} s"
+        }
+        total = sum(rows.values())
+        per_stream = ", ".join(f"{name} {n:,}" for name, n in rows.items() if n)
+        done = "committed" if logs_commits else "received by the loader"
+        text = f"{self.job}: {total:,} rows {done} ({per_stream or 'none yet'}), "
+        text += f"{total / elapsed:,.0f} rows/s, {elapsed:,.0f} s"
         fraction = self.fraction(now)
         if fraction:
             left = elapsed * (1 - fraction) / fraction

@@ -232,3 +232,22 @@ def test_a_split_history_load_starts_its_parts_at_the_job_and_hands_their_bookma
         "customers": {"created": 70},
     }
     assert meltano.read_state(settings, charges) == meltano.read_state(settings, customers) == {}
+
+
+def test_without_commit_lines_progress_counts_what_the_loader_received(tmp_path: Path) -> None:
+    """target-snowflake logs no commits; singer-sdk's METRIC record_count (every 60 s) does."""
+    log_file = tmp_path / "el-stripe-charges-prod.log"
+    metric = '[info     ] {} METRIC: {{"type": "counter", "metric": "record_count", "value": {}, '
+    log_file.write_text(
+        "\n".join(
+            [
+                metric.format("target-snowflake-stripe", 300) + '"tags": {"stream": "charges"}}',
+                metric.format("target-snowflake-stripe", 200) + '"tags": {"stream": "charges"}}',
+                metric.format("tap-stripe   INFO", 900) + '"tags": {"endpoint": "charges"}}',
+                "",
+            ]
+        )
+    )
+    progress = backfill.JobProgress(JOB, log_file, {"charges": backfill.StreamProgress()})
+    progress.update()
+    assert "500 rows received by the loader (charges 500)" in progress.describe()
