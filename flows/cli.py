@@ -15,10 +15,20 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
+from datetime import date
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from pipeline import cdc, cost_model, extract_load, meltano, reconcile, reports, transform
+from pipeline import (
+    backfill,
+    cdc,
+    cost_model,
+    extract_load,
+    meltano,
+    reconcile,
+    reports,
+    transform,
+)
 from pipeline import settings as platform
 from pipeline.errors import PlatformError
 from pipeline.settings import Settings
@@ -67,6 +77,19 @@ def cmd_extract_load(settings: Settings, args: argparse.Namespace) -> None:
         runs = extract_load.run_jobs(settings, jobs)
     for run in runs.values():
         print(f"{run.ran}: {run.seconds:.1f} s (log: {run.log_file})")
+
+
+def cmd_backfill(settings: Settings, args: argparse.Namespace) -> None:
+    """The jobs' history (pipeline/backfill.py): run again after a stop, it resumes."""
+    jobs = args.job or settings.daily_jobs
+    with one_writer(settings, holder=f"shop backfill {' '.join(jobs)}"):
+        runs = backfill.run_jobs(
+            settings, jobs, lambda line: print(line, flush=True), args.since, args.progress_every
+        )
+    for run in runs.values():
+        read = backfill.records_read(run.log_file)
+        counted = f", {sum(read.values()):,} records read" if read else ""
+        print(f"{run.ran}: {run.seconds:.1f} s{counted} (log: {run.log_file})")
 
 
 def cmd_transform(settings: Settings, args: argparse.Namespace) -> None:
@@ -134,6 +157,20 @@ def add_commands(command: Command) -> None:
     command("install-alerts", cmd_install_alerts, "the deployments' alerts on the Prefect server")
     extract = command("extract-load", cmd_extract_load, "run Meltano extract-load jobs")
     extract.add_argument("--job", action="append", help="a job of meltano.yml (default: daily)")
+    history = command("backfill", cmd_backfill, "load the sources' history, resumably")
+    history.add_argument("--job", action="append", help="a job of meltano.yml (default: daily)")
+    history.add_argument(
+        "--since",
+        type=date.fromisoformat,
+        help="the first day of Stripe history for streams without a bookmark "
+        "(default: TAP_STRIPE_START_DATE)",
+    )
+    history.add_argument(
+        "--progress-every",
+        type=float,
+        default=backfill.PROGRESS_EVERY_S,
+        help="seconds between progress lines",
+    )
     build = command("transform", cmd_transform, "dbt build on the environment's target")
     build.add_argument("--select", action="append", help="dbt selectors (default: everything)")
     build.add_argument(

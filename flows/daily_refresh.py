@@ -10,6 +10,7 @@ from prefect import flow
 from flows import tasks
 from flows.alerts import alert_on_failure
 from flows.run_guard import guarded_run
+from pipeline import backfill
 from pipeline import settings as platform
 from pipeline.run_log import RunLog
 
@@ -28,11 +29,16 @@ def daily_refresh(
 ) -> RunLog:
     """The daily run in `environment` (environments.yaml). A source that cannot be loaded holds
     back only what is built from it; the run then ends failed, naming it. `backfill_start` makes
+    the extract-loads history loads (pipeline/backfill.py: no 30-minute wall, Stripe from that
+    day where it has no bookmark yet, checkpointed in one-day windows, progress in the log) and
     dbt's incremental models reprocess every change since that day instead of the usual
-    lookback."""
+    lookback. A history longer than this flow's wall is `shop backfill`'s; stopped by the wall,
+    the next run resumes at its checkpoints."""
     settings = platform.on_workload(platform.load(environment), "daily_refresh")
     with guarded_run(settings, "daily_refresh", sla_seconds, wait_s=1800) as run_log:
-        tasks.load_sources(settings, run_log, settings.daily_jobs)
+        history = backfill_start is not None
+        load_settings = backfill.history_settings(settings, backfill_start) if history else settings
+        tasks.load_sources(load_settings, run_log, settings.daily_jobs, history)
         tasks.check_source_freshness(settings, run_log)
         lookback = (datetime.now(UTC).date() - backfill_start).days + 1 if backfill_start else None
         tasks.build_models(settings, run_log, lookback_days=lookback)

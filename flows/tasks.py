@@ -10,11 +10,12 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.states import State
 
 from flows.alerts import send_alert
 from pipeline import (
+    backfill,
     deletes,
     extract_load,
     meltano,
@@ -47,19 +48,27 @@ def _worth_retrying(task: object, task_run: object, state: State) -> bool:
 # No task timeout: these run in worker threads, which Prefect cannot interrupt; the Meltano
 # process itself is stopped at its timeout.
 @task(retries=3, retry_delay_seconds=RETRY_DELAYS_S, retry_condition_fn=_worth_retrying)
-def extract_load_job(settings: Settings, job: str) -> extract_load.JobRun:
+def extract_load_job(settings: Settings, job: str, history: bool = False) -> extract_load.JobRun:
+    """One job; a history load (settings from backfill.history_settings) runs under its own
+    wall and logs its progress. A retry resumes at the job's last checkpoint."""
+    if history:
+        progress = backfill.Progress(get_run_logger().info)
+        return extract_load.run_job(settings, job, backfill.BACKFILL_TIMEOUT_S, progress)
     return extract_load.run_job(settings, job)
 
 
-def load_sources(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> list[str]:
-    """Extract-load the jobs in parallel, then mark deletes and reconcile what they loaded.
+def load_sources(
+    settings: Settings, run_log: RunLog, jobs: Sequence[str], history: bool = False
+) -> list[str]:
+    """Extract-load the jobs in parallel (`history`: as history loads, pipeline/backfill.py),
+    then mark deletes and reconcile what they loaded.
 
     One source failing (a bad export, a source down after its retries, a changed schema, RAW
     not matching it) holds back only that source: the others go on. Returns the jobs whose
     sources loaded and reconciled; the held-back sources and why are in `run_log.held_back`."""
     meltano.prepare(settings)
     started = datetime.now(UTC)
-    futures = {job: extract_load_job.submit(settings, job) for job in jobs}
+    futures = {job: extract_load_job.submit(settings, job, history) for job in jobs}
     runs = []
     for job, future in futures.items():
         future.wait()

@@ -9,7 +9,7 @@ CDC job, and the slot is advanced after the load (pipeline/cdc.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,10 @@ class ExtractLoadError(PlatformError):
     pass
 
 
+# Called every few seconds while a job runs, with the job and its log file (pipeline/backfill.py).
+Progress = Callable[[str, Path], None]
+
+
 @dataclass(frozen=True)
 class JobRun:
     job: str  # the job asked for
@@ -32,7 +36,13 @@ class JobRun:
     log_file: Path
 
 
-def run_job(settings: Settings, job: str) -> JobRun:
+def run_job(
+    settings: Settings,
+    job: str,
+    timeout_s: float = meltano.JOB_TIMEOUT_S,
+    progress: Progress | None = None,
+    progress_every_s: float = 30,
+) -> JobRun:
     meltano.prepare(settings)
     ran = cdc.job_for(settings, job)
     source = meltano.source_of(ran)
@@ -50,7 +60,14 @@ def run_job(settings: Settings, job: str) -> JobRun:
     # started it (pipeline/processes.py), so when none of this home runs the job, the record
     # is stale.
     force = [] if _meltano_running(settings, ran) else ["--force"]
-    meltano.run(settings, ["run", *force, ran], log_file)
+    meltano.run(
+        settings,
+        ["run", *force, ran],
+        log_file,
+        timeout_s,
+        tick=(lambda: progress(job, log_file)) if progress else None,
+        tick_every_s=progress_every_s,
+    )
     if ran == settings.cdc_job:
         cdc.advance(settings)  # release the WAL of what is now in RAW
     return JobRun(job=job, ran=ran, seconds=time.monotonic() - started, log_file=log_file)
@@ -90,13 +107,22 @@ def _meltano_running(settings: Settings, job: str) -> bool:
     return False
 
 
-def run_jobs(settings: Settings, jobs: Iterable[str] | None = None) -> Mapping[str, JobRun]:
+def run_jobs(
+    settings: Settings,
+    jobs: Iterable[str] | None = None,
+    timeout_s: float = meltano.JOB_TIMEOUT_S,
+    progress: Progress | None = None,
+    progress_every_s: float = 30,
+) -> Mapping[str, JobRun]:
     """Run the jobs (default: the daily ones) in parallel; every job runs to its end even when
     another fails."""
     meltano.prepare(settings)
     jobs = list(jobs or settings.daily_jobs)
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        futures = {job: pool.submit(run_job, settings, job) for job in jobs}
+        futures = {
+            job: pool.submit(run_job, settings, job, timeout_s, progress, progress_every_s)
+            for job in jobs
+        }
     failures = [f.exception() for f in futures.values() if f.exception() is not None]
     if failures:
         raise ExtractLoadError("\n\n".join(str(failure) for failure in failures))

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from pipeline.errors import PlatformError
 from pipeline.settings import REPO_ROOT, Settings, SettingsError
 
 MELTANO_PROJECT = REPO_ROOT / "meltano"
+# The daily and real-time runs' wall: a load past it is stuck, and the flow alerts. History loads
+# have their own (pipeline/backfill.py).
 JOB_TIMEOUT_S = 1800
 
 
@@ -150,9 +153,15 @@ def start(settings: Settings, args: list[str], log_file: Path) -> subprocess.Pop
 
 
 def run(
-    settings: Settings, args: list[str], log_file: Path, timeout_s: float = JOB_TIMEOUT_S
+    settings: Settings,
+    args: list[str],
+    log_file: Path,
+    timeout_s: float = JOB_TIMEOUT_S,
+    tick: Callable[[], None] | None = None,
+    tick_every_s: float = 30,
 ) -> None:
-    """Run one Meltano command, its output in log_file; raise with the log's tail on failure."""
+    """Run one Meltano command, its output in log_file; raise with the log's tail on failure.
+    `tick` is called every tick_every_s while it runs (progress)."""
     # Errors name the command as the user would run it; --force is ours (extract_load.run_job).
     command = "meltano " + " ".join(arg for arg in args if arg != "--force")
     try:
@@ -163,6 +172,8 @@ def run(
             MELTANO_PROJECT,
             timeout_s,
             command,
+            tick,
+            tick_every_s,
         )
     except processes.ToolTimeoutError as error:
         raise MeltanoError(str(error)) from None

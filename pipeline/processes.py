@@ -6,7 +6,8 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pipeline.errors import PlatformError
@@ -35,11 +36,25 @@ def start(
         )
 
 
-def wait(process: subprocess.Popen[bytes], timeout_s: float, what: str, log_file: Path) -> int:
-    """Wait for the process; at the deadline kill its whole group (its children with it)."""
-    try:
-        return process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+def wait(
+    process: subprocess.Popen[bytes],
+    timeout_s: float,
+    what: str,
+    log_file: Path,
+    tick: Callable[[], None] | None = None,
+    tick_every_s: float = 30,
+) -> int:
+    """Wait for the process, calling `tick` every tick_every_s while it runs; at the deadline
+    kill its whole group (its children with it)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return process.wait(timeout=max(0, min(left, tick_every_s) if tick else left))
+        except subprocess.TimeoutExpired:
+            if time.monotonic() < deadline and tick:
+                tick()
+                continue
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         raise ToolTimeoutError(
@@ -54,9 +69,11 @@ def run(
     cwd: Path,
     timeout_s: float,
     what: str,
+    tick: Callable[[], None] | None = None,
+    tick_every_s: float = 30,
 ) -> int:
     """Run the command to its end (or its deadline); return its exit code."""
-    return wait(start(argv, log_file, env, cwd), timeout_s, what, log_file)
+    return wait(start(argv, log_file, env, cwd), timeout_s, what, log_file, tick, tick_every_s)
 
 
 def log_tail(log_file: Path, lines: int = 25) -> str:

@@ -127,6 +127,11 @@ class Settings:
         return str(self.jobs["realtime_starts_from"])
 
     @property
+    def history_parallel(self) -> dict[str, list[str]]:
+        """Jobs whose history load runs as several jobs in parallel: job -> its parts."""
+        return {job: list(parts) for job, parts in self.jobs["history_parallel"].items()}  # type: ignore[attr-defined]
+
+    @property
     def cdc_job(self) -> str:
         return str(self.jobs["cdc"]["job"])  # type: ignore[index]
 

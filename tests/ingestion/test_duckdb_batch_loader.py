@@ -277,6 +277,20 @@ def test_state_goes_out_only_once_the_rows_before_it_are_committed(tmp_path: Pat
     ]  # fmt: skip
 
 
+def test_a_stream_that_fills_its_batch_mid_window_still_checkpoints(tmp_path: Path) -> None:
+    """singer-sdk commits a full sink by itself, between two STATEs; the next STATE must still
+    go out (after the rest is committed), or one long stream only checkpoints at its end."""
+    raw_file = tmp_path / "raw.duckdb"
+    with loader(raw_file, batch_size_rows=3) as target:
+        target.send(schema({"id": ID}), *(record({"id": i}) for i in range(1, 5)), state(1))
+        assert target.next_state(timeout_s=30) == state(1)["value"]
+        target.send(record({"id": 5}), state(2))
+        assert target.next_state(timeout_s=2) is None  # one record waits, none committed since
+        target.process.send_signal(signal.SIGKILL)
+        target.process.wait()
+    assert query(raw_file, "select id from shop.things order by id") == [(i,) for i in range(1, 5)]
+
+
 def test_a_new_column_is_added_and_a_changed_type_stops_the_load(tmp_path: Path) -> None:
     raw_file = tmp_path / "raw.duckdb"
     with loader(raw_file) as target:

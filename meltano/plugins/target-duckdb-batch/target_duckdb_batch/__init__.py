@@ -8,7 +8,10 @@ same way. The RAW layout is target-duckdb 0.8.0's (see layout.py).
 Exactly once: a STATE message is passed on only once every row the tap sent before it is
 committed. Batch files are committed as they arrive, so a tap's STATE after a BATCH goes out
 at once; buffered records are committed (every stream) once `batch_size_rows` of them wait at
-a STATE, or at the end, and that STATE goes out after them.
+a STATE, or at the end, and that STATE goes out after them. A stream's sink also commits on its
+own when it holds `batch_size_rows` records (singer-sdk drains a full sink mid-window); the next
+STATE then commits the rest and goes out, so a long single-stream read (tap-stripe's history)
+still checkpoints every batch instead of only at its end.
 
 This leans on singer-sdk's message handlers and sink internals (the underscored names below),
 which is why the SDK is pinned exactly.
@@ -51,6 +54,7 @@ class DuckDBSink(BatchSink):
 
     def __init__(self, target: TargetDuckDBBatch, *args: Any, **kwargs: Any) -> None:
         self._connection = target.connection
+        self._target = target
         super().__init__(target, *args, **kwargs)
 
     @property
@@ -88,6 +92,7 @@ class DuckDBSink(BatchSink):
             self.raw_table.load_json(self._connection, [file.name])
         finally:
             os.unlink(file.name)
+        self._target.committed_since_state = True
         self.logger.info("Loaded %d records into %s", len(records), self.raw_table.name)
 
     def process_batch_files(self, encoding: BaseBatchFileEncoding, files: Sequence[str]) -> None:
@@ -145,6 +150,8 @@ class TargetDuckDBBatch(Target):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_parallelism = 1  # one DuckDB connection, one writer
+        # Records committed since the last STATE went out (a full sink drains by itself).
+        self.committed_since_state = False
 
     @cached_property
     def connection(self) -> duckdb.DuckDBPyConnection:
@@ -165,8 +172,14 @@ class TargetDuckDBBatch(Target):
         pending = self._pending_records()
         if pending == 0:
             self._write_state_message(self._latest_state)  # every row it covers is in RAW
-        elif pending >= (self.config.get("batch_size_rows") or DEFAULT_BATCH_SIZE_ROWS):
+        elif self.committed_since_state or pending >= (
+            self.config.get("batch_size_rows") or DEFAULT_BATCH_SIZE_ROWS
+        ):
             self.drain_all()  # commits every stream, then passes the STATE on
+
+    def _write_state_message(self, state: dict) -> None:
+        super()._write_state_message(state)
+        self.committed_since_state = False
 
     def _process_batch_message(self, message_dict: dict) -> None:
         if self._pending_records():
