@@ -20,27 +20,6 @@ from sandbox.config import LocalShop, temporary_shop
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 
-# The modules that take longest (minutes of setup: a dbt build, an Evidence build, both flows on
-# the emulated Snowflake), run first. The two workers take whole modules in collection order
-# (--dist loadscope); collected last, these left one worker running alone for minutes at the end.
-LONGEST_FIRST = (
-    "tests/prod/test_production_path.py",
-    # not beside the one above: both build an Evidence site, one build at a time per checkout
-    "tests/flows/test_flows.py",
-    "tests/reports/test_reports.py",
-    "tests/test_pipeline.py",
-    "tests/reliability/test_faults.py",
-    "tests/ingestion/test_deletes.py",
-    "tests/ingestion/test_stripe_faults.py",
-    "tests/bench/test_bench_smoke.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {module: position for position, module in enumerate(LONGEST_FIRST)}
-    # A stable sort: within a module the tests keep their order.
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
-
 
 @contextmanager
 def running_postgres(settings: LocalShop) -> Iterator[LocalShop]:
