@@ -81,6 +81,15 @@ def run_dbt(settings: Settings, args: list[str], log_name: str = "dbt") -> tuple
     return code, log_file
 
 
+def _did_not_run(command: str, code: int, log_file: Path) -> TransformError:
+    """dbt ended without its results: the cause from its log, and the log's tail."""
+    lines = log_file.read_text(errors="replace").splitlines()
+    return TransformError(
+        f"{command} failed to run (exit {code}): {processes.error_cause(lines)}\n"
+        f"log: {log_file}\n{processes.log_tail(log_file)}"
+    )
+
+
 def downstream_models(settings: Settings, sources: list[str]) -> dict[str, list[str]]:
     """Per dbt source (postgres, stripe, ...), the models and snapshots built from it, from
     dbt's graph (the manifest of the last build)."""
@@ -156,11 +165,7 @@ def build(
     code, log_file = run_dbt(settings, args, "dbt-build")
     seconds = time.monotonic() - started
     if code not in (0, 1) or not run_results.exists():
-        lines = log_file.read_text(errors="replace").splitlines()
-        raise TransformError(
-            f"dbt build failed to run (exit {code}): {processes.error_cause(lines)}\n"
-            f"log: {log_file}\n{processes.log_tail(log_file)}"
-        )
+        raise _did_not_run("dbt build", code, log_file)
     return summarise(json.loads(run_results.read_text()), seconds)
 
 
@@ -200,11 +205,7 @@ def source_freshness(settings: Settings, sources: list[str]) -> list[SourceFresh
         settings, ["source", "freshness", "--select", *selected], "dbt-source-freshness"
     )
     if code not in (0, 1) or not results_file.exists():
-        lines = log_file.read_text(errors="replace").splitlines()
-        raise TransformError(
-            f"dbt source freshness failed to run (exit {code}): {processes.error_cause(lines)}\n"
-            f"log: {log_file}\n{processes.log_tail(log_file)}"
-        )
+        raise _did_not_run("dbt source freshness", code, log_file)
     return [_freshness(result) for result in json.loads(results_file.read_text())["results"]]
 
 
@@ -242,11 +243,7 @@ def build_docs(settings: Settings) -> Path:
     code, log_file = run_dbt(settings, ["docs", "generate", "--static"], "dbt-docs")
     built = target_dir(settings) / "static_index.html"
     if code != 0 or not built.exists():
-        lines = log_file.read_text(errors="replace").splitlines()
-        raise TransformError(
-            f"dbt docs generate failed (exit {code}): {processes.error_cause(lines)}\n"
-            f"log: {log_file}\n{processes.log_tail(log_file)}"
-        )
+        raise _did_not_run("dbt docs generate", code, log_file)
     page = docs_dir(settings) / "index.html"
     page.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(built, page)
