@@ -142,8 +142,8 @@ def _requirements() -> dict[str, list[str]]:
     }
     for kind in ("extractors", "loaders", "utilities"):
         for plugin in meltano.get("plugins", {}).get(kind, []):
-            # Our own plugins (-e ./plugins/...) pin their dependencies in their pyproject.toml.
-            if "pip_url" in plugin and not plugin["pip_url"].startswith("-e ./"):
+            # Our own plugins (./plugins/...) pin their dependencies in their pyproject.toml.
+            if "pip_url" in plugin and not plugin["pip_url"].removeprefix("-e ").startswith("./"):
                 requirements[f"meltano {plugin['name']}"] = plugin["pip_url"].split()
     for launcher in (REPO_ROOT / "meltano" / "plugins").glob("*/pyproject.toml"):
         project = tomllib.loads(launcher.read_text())
