@@ -17,9 +17,11 @@ raw_stripe.duckdb, which takes one writer: they stay one job.
 
 Progress comes from the job's log: rows committed per stream from the local loader's "Loaded N
 records/rows … into" lines (target-snowflake logs none: there, the rows its METRIC record_count
-says it received, every 60 s), and, for Stripe, how far through the history each stream is, from
-the `created[gte]` of the tap's requests. tap-stripe counts its records (METRIC record_count)
-only when it ends, so its METRIC lines cannot show progress (records_read reads them after).
+says it received, every 60 s), and how far through the history the job is: for Stripe from the
+`created[gte]` of the tap's requests, for PostgreSQL from the rows the source holds at or after
+each table's bookmark, counted before the job starts. tap-stripe counts its records (METRIC
+record_count) only when it ends, so its METRIC lines cannot show progress (records_read reads
+them after).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
-from pipeline import extract_load, meltano
+from psycopg import sql
+
+from pipeline import extract_load, meltano, shop_database
 from pipeline.settings import Settings
 
 # A stuck history load still ends. The seed-scale history at the ~3,000 rows/s tap-stripe
@@ -69,6 +73,7 @@ class StreamProgress:
     received: int = 0  # rows the loader's METRIC record_count counted (every 60 s; both loaders)
     span_start: int | None = None  # the first `created[gte]` this run asked for (Stripe)
     position: int | None = None  # the `created[gte]` of the window being read
+    expected: int | None = None  # rows the run has to read (PostgreSQL), when known
     done: bool = False
 
 
@@ -111,8 +116,22 @@ class JobProgress:
         if metric.get("metric") == "record_count" and stream in self.streams:
             self.streams[stream].received += int(metric["value"])
 
+    def rows(self) -> dict[str, int]:
+        """Rows per stream so far: committed where the loader logs its commits, else received
+        (target-snowflake logs no commits)."""
+        logs_commits = any(stream.committed for stream in self.streams.values())
+        return {
+            name: stream.committed if logs_commits else stream.received
+            for name, stream in self.streams.items()
+        }
+
     def fraction(self, now: float) -> float | None:
-        """How much of the history the tap has read (mean over the streams), if it says."""
+        """How much of the history the tap has read, if known: rows so far against the rows
+        to read (PostgreSQL), else the mean over the streams of how far their windows are."""
+        expected = [stream.expected for stream in self.streams.values()]
+        if all(rows is not None for rows in expected):
+            total = sum(rows for rows in expected if rows is not None)
+            return min(sum(self.rows().values()) / total, 1.0) if total else None
         spans = []
         for stream in self.streams.values():
             if stream.done:
@@ -127,12 +146,8 @@ class JobProgress:
     def describe(self) -> str:
         now = time.time()
         elapsed = max(now - (self.started or now), 1e-3)
-        # target-snowflake logs no commits: there, what its loader received is what is known.
         logs_commits = any(stream.committed for stream in self.streams.values())
-        rows = {
-            name: stream.committed if logs_commits else stream.received
-            for name, stream in self.streams.items()
-        }
+        rows = self.rows()
         total = sum(rows.values())
         per_stream = ", ".join(f"{name} {n:,}" for name, n in rows.items() if n)
         done = "committed" if logs_commits else "received by the loader"
@@ -148,13 +163,21 @@ class JobProgress:
 class Progress:
     """Reports each job's progress through `report` (print, a logger)."""
 
-    def __init__(self, report: Callable[[str], None]) -> None:
+    def __init__(
+        self, settings: Settings, jobs: Iterable[str], report: Callable[[str], None]
+    ) -> None:
         self.report = report
         self.jobs: dict[str, JobProgress] = {}
+        # Counted before the jobs start: a bookmark they commit must not shrink what is left.
+        self.rows_to_read = {
+            job: rows_to_read(settings, job) for job in jobs if meltano.source_of(job) == "postgres"
+        }
 
     def __call__(self, job: str, log_file: Path) -> None:
         if job not in self.jobs:
             streams = {table: StreamProgress() for table in meltano.job_tables(job)}
+            for table, rows in self.rows_to_read.get(job, {}).items():
+                streams[table].expected = rows
             self.jobs[job] = JobProgress(job, log_file, streams)
         self.jobs[job].update()
         self.report(self.jobs[job].describe())
@@ -175,16 +198,40 @@ def run_jobs(
     split = {job: its_parts for job, its_parts in parts.items() if its_parts != [job]}
     for job, its_parts in split.items():
         start_parts(history, job, its_parts)
+    all_parts = [part for its_parts in parts.values() for part in its_parts]
     runs = extract_load.run_jobs(
         history,
-        [part for its_parts in parts.values() for part in its_parts],
+        all_parts,
         timeout_s=BACKFILL_TIMEOUT_S,
-        progress=Progress(report),
+        progress=Progress(history, all_parts, report),
         progress_every_s=progress_every_s,
     )
     for job, its_parts in split.items():
         end_parts(history, job, its_parts)
     return runs
+
+
+def rows_to_read(settings: Settings, job: str) -> dict[str, int]:
+    """Rows of each of a PostgreSQL job's tables its run will read: those at or after the
+    table's bookmark (the tap compares updated_at with >=), all of them without one. A table
+    bookmarked by something other than updated_at (a CDC job's log position) is left out."""
+    bookmarks = meltano.read_state(settings, job).get("bookmarks", {})
+    counts = {}
+    with shop_database.connect(settings.postgres) as conn:
+        for table in meltano.job_tables(job):
+            bookmark = bookmarks.get(f"public-{table}")
+            if bookmark is None:
+                query = sql.SQL("select count(*) from {}").format(sql.Identifier(table))
+                row = conn.execute(query).fetchone()
+            elif "replication_key_value" in bookmark:
+                query = sql.SQL("select count(*) from {} where updated_at >= %s").format(
+                    sql.Identifier(table)
+                )
+                row = conn.execute(query, [bookmark["replication_key_value"]]).fetchone()
+            else:
+                continue
+            counts[table] = int(row[0]) if row else 0
+    return counts
 
 
 def _owned_by(part: str, bookmarks: Mapping[str, object]) -> dict[str, object]:

@@ -175,6 +175,44 @@ def test_progress_reads_rows_committed_and_the_history_read_from_the_log(tmp_pat
     assert "history read 50%, about 10 s left" in progress.describe()
 
 
+def test_postgres_progress_is_the_rows_loaded_against_the_rows_to_read(tmp_path: Path) -> None:
+    log_file = tmp_path / "el-postgres.log"
+    batch = "['/tmp/b/tap-postgres--public-orders-1.parquet']"
+    log_file.write_text(
+        "2026-12-05T23:50:10.620909Z [info     ] meltano      Meltano 4.4.1\n"
+        f'[info     ] target-duckdb-postgres Loaded 3000 rows of {batch} into "postgres"."orders"\n'
+        f'[info     ] target-duckdb-postgres Loaded 1000 rows of {batch} into "postgres"."orders"\n'
+    )
+    streams = {"orders": backfill.StreamProgress(expected=6_000),
+               "payments": backfill.StreamProgress(expected=2_000)}  # fmt: skip
+    progress = backfill.JobProgress("el-postgres", log_file, streams)
+    progress.update()
+    progress.started = time.time() - 10
+    assert progress.fraction(time.time()) == pytest.approx(0.5)  # 4,000 of 8,000 rows
+    assert "4,000 rows committed (orders 4,000)" in progress.describe()
+    assert "history read 50%, about 10 s left" in progress.describe()
+
+
+def test_rows_to_read_are_the_source_rows_at_or_after_each_bookmark(shop: LocalShop) -> None:
+    settings = shop.platform()
+    meltano.clear_state(settings, "el-postgres")
+    with inspect.connect(shop, attach_raw=False, attach_postgres=True) as conn:
+        (orders,) = conn.execute("select count(*) from shop.public.orders").fetchone()
+        (middle,) = conn.execute(
+            "select updated_at from shop.public.orders order by updated_at "
+            f"limit 1 offset {orders // 2}"
+        ).fetchone()
+        (after,) = conn.execute(
+            "select count(*) from shop.public.orders where updated_at >= ?", [middle]
+        ).fetchone()
+    assert backfill.rows_to_read(settings, "el-postgres")["orders"] == orders  # no bookmark
+    bookmark = {"replication_key": "updated_at", "replication_key_value": middle.isoformat()}
+    meltano.write_state(settings, "el-postgres", {"bookmarks": {"public-orders": bookmark}})
+    counts = backfill.rows_to_read(settings, "el-postgres")
+    assert counts["orders"] == after < orders
+    assert set(counts) == set(meltano.job_tables("el-postgres"))
+
+
 def test_the_flows_history_load_has_the_backfill_wall_and_progress(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
