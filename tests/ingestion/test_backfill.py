@@ -96,11 +96,15 @@ def test_a_killed_stripe_backfill_resumes_at_its_last_committed_window(shop: Loc
     (run,) = backfill.run_jobs(settings, [JOB], progress.append, since, 1).values()
     read = backfill.records_read(run.log_file)
     print("resumed run read", read, f"in {run.seconds:.1f} s;", *progress[-2:], sep="\n")
-    new, updated = _charges_read(run.log_file)
+    new, updated = _read(run.log_file, "charges")
     assert new + updated == read["charges"]
     # Resumed, not from scratch: exactly the charges from its bookmark on, none behind it again
-    # (the updates are the last 30 days' charge events, which every run reads).
-    assert new == total - committed
+    # (the updates are the last 30 days' charge events: the killed run had read charges).
+    assert new == total - committed and updated > 0
+    # The streams the killed run never reached were read whole by this one: their events from
+    # before it began are not read again (nothing changed in the sandbox since).
+    for stream in ("customers", "disputes"):
+        assert _read(run.log_file, stream)[1] == 0, stream
     # Progress came from the log while it ran: rows committed per stream, rate, time left.
     assert any("rows committed (charges" in line and "rows/s" in line for line in progress)
     assert any("s left" in line for line in progress)
@@ -111,11 +115,11 @@ def test_a_killed_stripe_backfill_resumes_at_its_last_committed_window(shop: Loc
         assert result.ok and result.duplicates == 0, result.describe()
 
 
-def _charges_read(log_file: Path) -> tuple[int, int]:
-    """(new, updated) charges tap-stripe says it read: new from the created windows, updated from
-    the events of the last 30 days (which every run reads)."""
-    match = re.search(r"INFO charges: (\d+) new, (\d+) updates", log_file.read_text())
-    assert match, f"tap-stripe reported no charge counts in {log_file}"
+def _read(log_file: Path, stream: str) -> tuple[int, int]:
+    """(new, updated) objects of a stream tap-stripe says it read: new from the created windows,
+    updated from the stream's events since its events bookmark (at most 30 days)."""
+    match = re.search(rf"INFO {stream}: (\d+) new, (\d+) updates", log_file.read_text())
+    assert match, f"tap-stripe reported no {stream} counts in {log_file}"
     return int(match[1]), int(match[2])
 
 
@@ -222,11 +226,16 @@ def test_the_flows_history_load_has_the_backfill_wall_and_progress(
     def run_job(settings, job, timeout_s=meltano.JOB_TIMEOUT_S, progress=None):
         calls[progress is not None] = (job, timeout_s)
 
+    events_started: list[str] = []
     monkeypatch.setattr(tasks.extract_load, "run_job", run_job)
     monkeypatch.setattr(tasks, "get_run_logger", lambda: logging.getLogger("test"))
+    monkeypatch.setattr(
+        tasks.backfill, "start_events_at_load_start", lambda s, job, now: events_started.append(job)
+    )
     tasks.extract_load_job.fn(None, JOB, history=True)
     tasks.extract_load_job.fn(None, JOB)
     assert calls == {True: (JOB, backfill.BACKFILL_TIMEOUT_S), False: (JOB, meltano.JOB_TIMEOUT_S)}
+    assert events_started == [JOB]  # the history load only
 
 
 def test_a_split_history_load_starts_its_parts_at_the_job_and_hands_their_bookmarks_back(
