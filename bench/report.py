@@ -157,8 +157,9 @@ def markdown(report: dict) -> str:
             f"realtime_orders advanced the shop to {realtime['shop_clock']} and published the "
             f"page at {realtime['published_at']}: {realtime['lag_seconds']:,.0f} s behind the "
             f"shop (newest order {realtime['mart_newest_order']} in both the shop and the mart). "
-            f"With the 15-minute schedule the page is at most "
-            f"{realtime['worst_case_lag_seconds']:,.0f} s behind.",
+            f"With runs {realtime['schedule_interval_seconds'] // 60} minutes apart in the busy "
+            f"hours (prefect.yaml) the page is at most "
+            f"{realtime['worst_case_lag_seconds']:,.0f} s behind then.",
             "",
         ]
         lines += _stage_table(realtime)
