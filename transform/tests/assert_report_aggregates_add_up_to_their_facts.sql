@@ -1,6 +1,7 @@
 -- The pages' aggregates hold every fact they summarise, no more: product_sales_monthly's
 -- units and revenue are fct_order_items' paid lines', payment_attempts_daily's attempts and
--- money are fct_payments'. Returns a row per aggregate whose totals differ.
+-- money are fct_payments'. Returns a row per aggregate whose totals differ, in cents (the
+-- fakesnow emulator sums decimals as doubles).
 with
 
 product_sales as (
@@ -72,4 +73,4 @@ left join aggregated
 where
     aggregated.aggregate_model is null
     or coalesce(facts.item_count, 0) <> coalesce(aggregated.item_count, 0)
-    or coalesce(facts.amount, 0) <> coalesce(aggregated.amount, 0)
+    or round(coalesce(facts.amount, 0), 2) <> round(coalesce(aggregated.amount, 0), 2)
