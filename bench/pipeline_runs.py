@@ -20,6 +20,7 @@ from bench.checks import BenchCheckError, analytics, check_revenue, reconciled_r
 from bench.measure import PeakMemory, Stages
 from pipeline import backfill, extract_load, meltano, reports, transform, warehouse
 from pipeline.cost_model import PREFECT_YAML
+from pipeline.run_log import RunLog
 from sandbox import generator, inspect, services
 from sandbox.config import LocalShop
 
@@ -89,7 +90,11 @@ def _run_steps(
     )  # fmt: skip
     check_revenue(settings)
     if build_reports:
-        build = reports.build_site(settings.platform(), output_dir=settings.home / "site")
+        # The pages read the run log (ops.*), which the daily flow writes before its build.
+        run_log = RunLog(run_id=f"bench-{started:%Y%m%dT%H%M%S}", flow="daily_refresh",
+                         environment=platform.environment, started_at=started)  # fmt: skip
+        run_log.write(platform, "running")
+        build = reports.build_site(platform, output_dir=settings.home / "site")
         stages.record(
             "reports", build.seconds, pages=len(build.pages),
             sources_seconds=round(build.sources_seconds, 2),
