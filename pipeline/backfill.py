@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from psycopg import sql
@@ -183,6 +183,29 @@ class Progress:
         self.report(self.jobs[job].describe())
 
 
+def start_events_at_load_start(settings: Settings, job: str, now: datetime) -> list[str]:
+    """tap-stripe follows each stream's created windows with the last 30 days of its events (the
+    updates), on a stream's first read too: then they are read for nothing, since the windows
+    read every object as it is now or later. A stream read for the first time starts its events
+    at this load's start instead; a stream read before keeps its own (when that read began is
+    unknown), and so does a stream without events (balance_transactions). Returns the streams
+    started so."""
+    if meltano.source_of(job) != "stripe":
+        return []
+    state = meltano.read_state(settings, job)
+    bookmarks = dict(state.get("bookmarks", {}))
+    first_read = [
+        stream
+        for stream in meltano.job_tables(job)
+        if stream not in bookmarks and f"{stream}_events" not in bookmarks
+    ]
+    if first_read:
+        start = {"updates_created": int(now.timestamp())}
+        bookmarks.update({f"{stream}_events": start for stream in first_read})
+        meltano.write_state(settings, job, {**state, "bookmarks": bookmarks})
+    return first_read
+
+
 def run_jobs(
     settings: Settings,
     jobs: Iterable[str],
@@ -194,6 +217,9 @@ def run_jobs(
     that environments.yaml splits (jobs.history_parallel) runs as its parts, in parallel; once
     all of them finished, the job starts from their bookmarks."""
     history = history_settings(settings, since)
+    jobs = list(jobs)
+    for job in jobs:
+        start_events_at_load_start(history, job, datetime.now(UTC))
     parts = {job: settings.history_parallel.get(job, [job]) for job in jobs}
     split = {job: its_parts for job, its_parts in parts.items() if its_parts != [job]}
     for job, its_parts in split.items():

@@ -2,9 +2,8 @@
 
 Before a job runs, what would make it load something wrong stops it, clearly: a column whose
 type changed at the source (pipeline/schema_drift.py), a marketing export that breaks its
-contract (pipeline/exports.py). A Stripe stream read for the first time skips tap-stripe's
-replay of its last 30 days of events. While change data capture is on, the PostgreSQL job runs
-as the CDC job, and the slot is advanced after the load (pipeline/cdc.py).
+contract (pipeline/exports.py). While change data capture is on, the PostgreSQL job runs as the
+CDC job, and the slot is advanced after the load (pipeline/cdc.py).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline import cdc, meltano, schema_drift
@@ -53,8 +51,6 @@ def run_job(
     if source == "marketing":
         # One bad export file holds back the whole marketing load (see pipeline/exports.py).
         validate_exports(settings.exports_url)
-    if source == "stripe":
-        _start_events_at_load_start(settings, ran, datetime.now(UTC))
     if job in settings.realtime_jobs:
         _start_from_daily_bookmarks(settings, job)
     log_file = settings.log_dir / f"{job}.log"
@@ -75,25 +71,6 @@ def run_job(
     if ran == settings.cdc_job:
         cdc.advance(settings)  # release the WAL of what is now in RAW
     return JobRun(job=job, ran=ran, seconds=time.monotonic() - started, log_file=log_file)
-
-
-def _start_events_at_load_start(settings: Settings, job: str, now: datetime) -> None:
-    """tap-stripe follows each stream's created windows with the last 30 days of its events (the
-    updates), on a stream's first read too, when the windows have just read every object as it
-    is now or later. A stream read for the first time starts its events at this load's start
-    instead (a bookmark balance_transactions, which has no events, never uses); a stream read
-    before keeps its own, since when that read began is unknown."""
-    state = meltano.read_state(settings, job)
-    bookmarks = dict(state.get("bookmarks", {}))
-    first_read = [
-        stream
-        for stream in meltano.job_tables(job)
-        if stream not in bookmarks and f"{stream}_events" not in bookmarks
-    ]
-    if first_read:
-        start = {"updates_created": int(now.timestamp())}
-        bookmarks.update({f"{stream}_events": start for stream in first_read})
-        meltano.write_state(settings, job, {**state, "bookmarks": bookmarks})
 
 
 def _start_from_daily_bookmarks(settings: Settings, job: str) -> None:

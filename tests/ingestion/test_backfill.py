@@ -226,11 +226,16 @@ def test_the_flows_history_load_has_the_backfill_wall_and_progress(
     def run_job(settings, job, timeout_s=meltano.JOB_TIMEOUT_S, progress=None):
         calls[progress is not None] = (job, timeout_s)
 
+    events_started: list[str] = []
     monkeypatch.setattr(tasks.extract_load, "run_job", run_job)
     monkeypatch.setattr(tasks, "get_run_logger", lambda: logging.getLogger("test"))
+    monkeypatch.setattr(
+        tasks.backfill, "start_events_at_load_start", lambda s, job, now: events_started.append(job)
+    )
     tasks.extract_load_job.fn(None, JOB, history=True)
     tasks.extract_load_job.fn(None, JOB)
     assert calls == {True: (JOB, backfill.BACKFILL_TIMEOUT_S), False: (JOB, meltano.JOB_TIMEOUT_S)}
+    assert events_started == [JOB]  # the history load only
 
 
 def test_a_split_history_load_starts_its_parts_at_the_job_and_hands_their_bookmarks_back(
