@@ -31,12 +31,12 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from psycopg import sql
 
-from pipeline import extract_load, meltano, shop_database
+from pipeline import extract_load, meltano, shop_database, stripe_api
 from pipeline.settings import Settings
 
 # A stuck history load still ends. The seed-scale history at the ~3,000 rows/s tap-stripe
@@ -183,15 +183,15 @@ class Progress:
         self.report(self.jobs[job].describe())
 
 
-def start_events_at_load_start(settings: Settings, job: str, now: datetime) -> list[str]:
+def start_events_at_load_start(settings: Settings, job: str) -> None:
     """tap-stripe follows each stream's created windows with the last 30 days of its events (the
-    updates), on a stream's first read too: then they are read for nothing, since the windows
-    read every object as it is now or later. A stream read for the first time starts its events
-    at this load's start instead; a stream read before keeps its own (when that read began is
-    unknown), and so does a stream without events (balance_transactions). Returns the streams
-    started so."""
+    updates), on a stream's first read too, when the windows have just read every object as it
+    is now or later. A stream read for the first time starts its events at this load's start
+    instead, on Stripe's clock (its newest event now, so no event after it is missed whatever
+    this worker's clock says); a stream read before keeps its own, since when that read began
+    is unknown. (balance_transactions has no events: its bookmark goes unused.)"""
     if meltano.source_of(job) != "stripe":
-        return []
+        return
     state = meltano.read_state(settings, job)
     bookmarks = dict(state.get("bookmarks", {}))
     first_read = [
@@ -199,11 +199,11 @@ def start_events_at_load_start(settings: Settings, job: str, now: datetime) -> l
         for stream in meltano.job_tables(job)
         if stream not in bookmarks and f"{stream}_events" not in bookmarks
     ]
-    if first_read:
-        start = {"updates_created": int(now.timestamp())}
+    newest = stripe_api.newest_event_created(settings.stripe)
+    if first_read and newest is not None:
+        start = {"updates_created": newest}
         bookmarks.update({f"{stream}_events": start for stream in first_read})
         meltano.write_state(settings, job, {**state, "bookmarks": bookmarks})
-    return first_read
 
 
 def run_jobs(
@@ -219,7 +219,7 @@ def run_jobs(
     history = history_settings(settings, since)
     jobs = list(jobs)
     for job in jobs:
-        start_events_at_load_start(history, job, datetime.now(UTC))
+        start_events_at_load_start(history, job)
     parts = {job: settings.history_parallel.get(job, [job]) for job in jobs}
     split = {job: its_parts for job, its_parts in parts.items() if its_parts != [job]}
     for job, its_parts in split.items():

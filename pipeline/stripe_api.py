@@ -69,3 +69,10 @@ def list_created(
         if not page["has_more"] or not page["data"]:
             return
         params["starting_after"] = page["data"][-1]["id"]
+
+
+def newest_event_created(source: StripeSource) -> int | None:
+    """When Stripe's newest event was created (epoch seconds, Stripe's clock), if any: lists are
+    newest first."""
+    page = _get(source, "/v1/events", {"limit": "1"})
+    return int(page["data"][0]["created"]) if page["data"] else None

@@ -230,7 +230,7 @@ def test_the_flows_history_load_has_the_backfill_wall_and_progress(
     monkeypatch.setattr(tasks.extract_load, "run_job", run_job)
     monkeypatch.setattr(tasks, "get_run_logger", lambda: logging.getLogger("test"))
     monkeypatch.setattr(
-        tasks.backfill, "start_events_at_load_start", lambda s, job, now: events_started.append(job)
+        tasks.backfill, "start_events_at_load_start", lambda s, job: events_started.append(job)
     )
     tasks.extract_load_job.fn(None, JOB, history=True)
     tasks.extract_load_job.fn(None, JOB)
