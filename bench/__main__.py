@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import measure, report
-from bench.checks import BenchCheckError
+from bench.checks import BenchScenarioError
 from pipeline import settings as platform
 from sandbox import postgres, services
 from sandbox.config import REPO_ROOT, temporary_shop
@@ -101,7 +101,7 @@ class Bench:
             traceback.print_exc()
             self.failed = True
             result = {"ok": False, "error": f"{type(error).__name__}: {error}"}
-            if isinstance(error, BenchCheckError) and error.stages:
+            if isinstance(error, BenchScenarioError) and error.stages:
                 result["stages_before_failure"] = error.stages
         result["load_average_after"] = measure.load_average()
         self.report["scenarios"][name] = result

@@ -11,13 +11,17 @@ from sandbox import inspect
 from sandbox.config import LocalShop
 
 
-class BenchCheckError(RuntimeError):
-    """The pipeline gave a wrong answer: the scenario fails. `stages` keeps what was timed
-    before the check, for diagnosis only (the report shows them under the failure)."""
+class BenchScenarioError(RuntimeError):
+    """A scenario stopped: `stages` keeps what was timed before, for diagnosis only (the report
+    shows them under the failure). A long run that fails late keeps its timings."""
 
     def __init__(self, message: str, stages: dict | None = None) -> None:
         super().__init__(message)
         self.stages = stages or {}
+
+
+class BenchCheckError(BenchScenarioError):
+    """The pipeline gave a wrong answer: the scenario fails."""
 
 
 def analytics(settings: LocalShop) -> duckdb.DuckDBPyConnection:

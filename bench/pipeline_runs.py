@@ -16,7 +16,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import yaml
 
-from bench.checks import BenchCheckError, analytics, check_revenue, reconciled_rows
+from bench.checks import (
+    BenchCheckError,
+    BenchScenarioError,
+    analytics,
+    check_revenue,
+    reconciled_rows,
+)
 from bench.measure import PeakMemory, Stages
 from pipeline import backfill, extract_load, meltano, reports, transform, warehouse
 from pipeline.cost_model import PREFECT_YAML
@@ -59,8 +65,10 @@ def run_pipeline(
     the history load from that day); raises on a wrong result."""
     try:
         _run_steps(settings, stages, build_reports, history_since)
-    except BenchCheckError as error:
-        raise BenchCheckError(str(error), stages.stages) from error
+    except BenchScenarioError as error:
+        raise type(error)(str(error), stages.stages) from error
+    except Exception as error:
+        raise BenchScenarioError(f"{type(error).__name__}: {error}", stages.stages) from error
 
 
 def _run_steps(
