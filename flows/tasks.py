@@ -52,7 +52,6 @@ def extract_load_job(settings: Settings, job: str, history: bool = False) -> ext
     """One job; a history load (settings from backfill.history_settings) runs under its own
     wall and logs its progress. A retry resumes at the job's last checkpoint."""
     if history:
-        backfill.start_events_at_load_start(settings, job)
         progress = backfill.Progress(settings, [job], get_run_logger().info)
         return extract_load.run_job(settings, job, backfill.BACKFILL_TIMEOUT_S, progress)
     return extract_load.run_job(settings, job)

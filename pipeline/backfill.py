@@ -36,7 +36,7 @@ from pathlib import Path
 
 from psycopg import sql
 
-from pipeline import extract_load, meltano, shop_database, stripe_api
+from pipeline import extract_load, meltano, shop_database
 from pipeline.settings import Settings
 
 # A stuck history load still ends. The seed-scale history at the ~3,000 rows/s tap-stripe
@@ -183,29 +183,6 @@ class Progress:
         self.report(self.jobs[job].describe())
 
 
-def start_events_at_load_start(settings: Settings, job: str) -> None:
-    """tap-stripe follows each stream's created windows with the last 30 days of its events (the
-    updates), on a stream's first read too, when the windows have just read every object as it
-    is now or later. A stream read for the first time starts its events at this load's start
-    instead, on Stripe's clock (its newest event now, so no event after it is missed whatever
-    this worker's clock says); a stream read before keeps its own, since when that read began
-    is unknown. (balance_transactions has no events: its bookmark goes unused.)"""
-    if meltano.source_of(job) != "stripe":
-        return
-    state = meltano.read_state(settings, job)
-    bookmarks = dict(state.get("bookmarks", {}))
-    first_read = [
-        stream
-        for stream in meltano.job_tables(job)
-        if stream not in bookmarks and f"{stream}_events" not in bookmarks
-    ]
-    newest = stripe_api.newest_event_created(settings.stripe)
-    if first_read and newest is not None:
-        start = {"updates_created": newest}
-        bookmarks.update({f"{stream}_events": start for stream in first_read})
-        meltano.write_state(settings, job, {**state, "bookmarks": bookmarks})
-
-
 def run_jobs(
     settings: Settings,
     jobs: Iterable[str],
@@ -218,8 +195,6 @@ def run_jobs(
     all of them finished, the job starts from their bookmarks."""
     history = history_settings(settings, since)
     jobs = list(jobs)
-    for job in jobs:
-        start_events_at_load_start(history, job)
     parts = {job: settings.history_parallel.get(job, [job]) for job in jobs}
     split = {job: its_parts for job, its_parts in parts.items() if its_parts != [job]}
     for job, its_parts in split.items():

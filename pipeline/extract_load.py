@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import cdc, meltano, schema_drift
+from pipeline import cdc, meltano, schema_drift, stripe_api
 from pipeline.errors import PlatformError
 from pipeline.exports import validate_exports
 from pipeline.settings import Settings
@@ -51,6 +51,8 @@ def run_job(
     if source == "marketing":
         # One bad export file holds back the whole marketing load (see pipeline/exports.py).
         validate_exports(settings.exports_url)
+    if source == "stripe":
+        _start_events_at_first_read(settings, ran)
     if job in settings.realtime_jobs:
         _start_from_daily_bookmarks(settings, job)
     log_file = settings.log_dir / f"{job}.log"
@@ -87,6 +89,29 @@ def _start_from_daily_bookmarks(settings: Settings, job: str) -> None:
     }
     if bookmarks:
         meltano.write_state(settings, job, {**daily, "bookmarks": bookmarks})
+
+
+def _start_events_at_first_read(settings: Settings, job: str) -> None:
+    """tap-stripe follows each stream's created windows with the last 30 days of its events (the
+    updates), on a stream's first read too, when the windows are about to read every object as
+    it is then or later: up to half of a first read's time. A stream read for the first time
+    starts its events at this load's start instead, on Stripe's clock (its newest event now, so
+    no event after it is missed whatever this worker's clock says); a stream read before keeps
+    its own bookmark. (balance_transactions has no events: its bookmark goes unused.)"""
+    state = meltano.read_state(settings, job)
+    bookmarks = dict(state.get("bookmarks", {}))
+    first_read = [
+        stream
+        for stream in meltano.job_tables(job)
+        if stream not in bookmarks and f"{stream}_events" not in bookmarks
+    ]
+    if not first_read:
+        return
+    newest = stripe_api.newest_event_created(settings.stripe)
+    if newest is not None:
+        start = {"updates_created": newest}
+        bookmarks.update({f"{stream}_events": start for stream in first_read})
+        meltano.write_state(settings, job, {**state, "bookmarks": bookmarks})
 
 
 def _meltano_running(settings: Settings, job: str) -> bool:

@@ -4,6 +4,7 @@ the bench and anyone checking the platform against what the sources really hold.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -148,3 +149,25 @@ def mart_net_revenue(shop: LocalShop, first: date, last: date) -> Decimal:
         ).fetchone()
     assert row is not None
     return Decimal(row[0])
+
+
+# tap-stripe's objects per stream: created ones from its windows, and updated ones from the
+# stream's events since its events bookmark (at most 30 days).
+STRIPE_OBJECT_TYPES = {"charges": "charge", "customers": "customer", "disputes": "dispute"}
+
+
+def stripe_objects_read(log_file: Path, stream: str) -> tuple[int, int]:
+    """(new, updated) objects of a stream that tap-stripe's log says it read."""
+    match = re.search(rf"INFO {stream}: (\d+) new, (\d+) updates", log_file.read_text())
+    if match is None:
+        raise AssertionError(f"tap-stripe reported no {stream} counts in {log_file}")
+    return int(match[1]), int(match[2])
+
+
+def stripe_events_since(shop: LocalShop, created: int | None, stream: str) -> int:
+    """Events of a stream's objects the sandbox holds, created at or after `created`."""
+    with connect(shop, attach_postgres=True) as conn:
+        return conn.execute(
+            "select count(*) from sandbox.stripe.events where created >= ? and object_type = ?",
+            [created, STRIPE_OBJECT_TYPES[stream]],
+        ).fetchone()[0]
