@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     # The flows (realtime-lag) read their settings from the environment, Prefect its own at
     # its first import: both point at the bench's home before anything imports Prefect.
     os.environ.update(shop.platform_variables())
+    # The bench publishes its site in its home, never over a developer's reports/build; the
+    # real-time run then refreshes the site the day built, as on a worker.
+    os.environ["SHOP_SITE_DIR"] = str(shop.home / "site")
     os.environ.update(platform.prefect_variables(shop.platform()))
     # Plugins are shared by every home: the bench must never (re)install one.
     os.environ["MELTANO_AUTO_INSTALL"] = "false"

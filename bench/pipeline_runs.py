@@ -24,7 +24,7 @@ from bench.checks import (
     reconciled_rows,
 )
 from bench.measure import PeakMemory, Stages
-from pipeline import backfill, extract_load, meltano, reports, transform, warehouse
+from pipeline import backfill, extract_load, meltano, transform, warehouse
 from pipeline.cost_model import PREFECT_YAML
 from pipeline.run_log import RunLog
 from sandbox import generator, inspect, services
@@ -98,15 +98,18 @@ def _run_steps(
     )  # fmt: skip
     check_revenue(settings)
     if build_reports:
+        from flows.tasks import build_report_site  # Prefect reads its settings at import
+
         # The pages read the run log (ops.*), which the daily flow writes before its build.
         run_log = RunLog(run_id=f"bench-{started:%Y%m%dT%H%M%S}", flow="daily_refresh",
                          environment=platform.environment, started_at=started)  # fmt: skip
         run_log.write(platform, "running")
-        build = reports.build_site(platform, output_dir=settings.home / "site")
+        # As the flow publishes: the data alone when the pages did not change, else a build.
+        build = build_report_site.fn(platform, run_log)
         stages.record(
             "reports", build.seconds, pages=len(build.pages),
             sources_seconds=round(build.sources_seconds, 2),
-            build_seconds=round(build.build_seconds, 2),
+            build_seconds=round(build.build_seconds, 2), data_only=build.data_only,
         )  # fmt: skip
 
 
