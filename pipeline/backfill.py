@@ -194,7 +194,6 @@ def run_jobs(
     that environments.yaml splits (jobs.history_parallel) runs as its parts, in parallel; once
     all of them finished, the job starts from their bookmarks."""
     history = history_settings(settings, since)
-    jobs = list(jobs)
     parts = {job: settings.history_parallel.get(job, [job]) for job in jobs}
     split = {job: its_parts for job, its_parts in parts.items() if its_parts != [job]}
     for job, its_parts in split.items():
