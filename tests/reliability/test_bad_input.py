@@ -148,6 +148,8 @@ def test_a_file_cut_off_or_damaged_in_bytes_is_refused_naming_file_and_line(
     content = path.read_bytes()
     damage = data.draw(st.sampled_from(["cut", "nul", "latin-1", "carriage return"]))
     at = data.draw(st.integers(len(content.split(b"\n")[0]) + 1, len(content) - 2))
+    if damage == "carriage return" and content[at : at + 1] == b"\n":
+        at += 1  # "\r\n" is CSV's own line end (RFC 4180), read as "\n" by the tap: not damage
     if damage == "cut":  # anywhere but at the end of a line
         content = content[: at if content[at - 1 : at] != b"\n" else at + 1]
     else:

@@ -145,14 +145,26 @@ def date_the_last_build(shop: LocalShop, reported_at: datetime) -> None:
 
 
 def _delete_a_paid_order_of_the_month_before(shop: LocalShop, report_day: date) -> None:
+    """Delete the first order of that month whose payment Stripe neither refunded nor saw
+    disputed: its whole total leaves the month's net revenue (a refunded order's is zero)."""
     month = (report_day - timedelta(days=1)).replace(day=1)
+    with postgres.connect(shop, shop.sandbox_db) as stripe:
+        kept_whole = [
+            charge_id
+            for (charge_id,) in stripe.execute(
+                "select id from stripe.charges "
+                "where status = 'succeeded' and amount_refunded = 0 and not disputed"
+            )
+        ]
     with postgres.connect(shop, shop.shop_db, autocommit=True) as conn:
-        conn.execute(
+        deleted = conn.execute(
             "delete from orders where order_id = (select min(orders.order_id) from orders "
             "join payments using (order_id) where payments.status = 'succeeded' "
-            "and date_trunc('month', placed_at at time zone 'UTC') = %s)",
-            [month],
-        )
+            "and payments.provider_charge_id = any(%s) "
+            "and date_trunc('month', placed_at at time zone 'UTC') = %s) returning order_id",
+            [kept_whole, month],
+        ).fetchall()
+    assert len(deleted) == 1, f"no paid order of {month:%B %Y} to delete"
 
 
 @contextlib.contextmanager
