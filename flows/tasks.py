@@ -149,6 +149,7 @@ def build_models(
     settings: Settings,
     run_log: RunLog,
     select: list[str] | None = None,
+    exclude: Sequence[str] = (),
     lookback_days: int | None = None,
 ) -> transform.BuildSummary:
     """dbt build, without what depends on a held-back source (dbt's graph: `source:<name>+`):
@@ -157,7 +158,7 @@ def build_models(
     summary = transform.build(
         settings,
         select=select,
-        exclude=[f"source:{source}+" for source in held_back],
+        exclude=[*exclude, *(f"source:{source}+" for source in held_back)],
         lookback_days=lookback_days,
     )
     run_log.held_back_models = transform.downstream_models(settings, held_back)

@@ -26,7 +26,7 @@ from webhook_receiver import WebhookReceiver
 from flows import tasks
 from flows.daily_refresh import daily_refresh
 from flows.realtime_orders import realtime_orders
-from pipeline import meltano, shop_database, source_changes
+from pipeline import meltano, shop_database, source_changes, transform
 from pipeline import settings as platform
 from sandbox import generator, postgres, services
 from sandbox.config import REPO_ROOT, LocalShop
@@ -100,7 +100,27 @@ def test_realtime_orders_moves_only_orders(shop: LocalShop, webhook: WebhookRece
     realtime_tables = meltano.job_tables(shop.platform().realtime_jobs[0])
     assert set(realtime_tables) < set(meltano.job_tables("el-postgres"))
     assert moved_tables <= {f"postgres.{table}" for table in realtime_tables}
+    # Its dbt build tests the marts the page reads, and leaves the views' tests to the daily run.
+    tested = _tests_of_the_last_build(shop)
+    assert "models/marts/core/_core__models.yml" in tested.values()
+    assert not {
+        path
+        for path in tested.values()
+        if path.startswith(("models/staging", "models/intermediate"))
+    }
     assert webhook.payloads == []
+
+
+def _tests_of_the_last_build(shop: LocalShop) -> dict[str, str]:
+    """The data tests the last dbt build ran: unique id -> the file that declares the test."""
+    target = transform.target_dir(shop.platform())
+    nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {
+        r["unique_id"]: nodes[r["unique_id"]]["original_file_path"]
+        for r in results
+        if r["unique_id"].startswith("test.")
+    }
 
 
 def _touch_an_order(shop: LocalShop) -> None:
