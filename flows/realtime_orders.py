@@ -27,9 +27,9 @@ FLOW = "realtime_orders"
 # The page's model and what it reads, and the normal band of orders the revenue watch compares
 # the last window with.
 REALTIME_MODELS = ["+fct_orders", "expected_order_bands"]
-# Not the tests of the staging and intermediate views: each one computes its view over the whole
-# history again (at the seed's scale, 18 of this build's 28 s, growing with the history). The
-# daily build runs them; this one runs the tests of the marts the page reads.
+# Not the tests of the staging and intermediate models: a test of a view computes the view over
+# the whole history again (at the seed's scale, 18 of this build's 28 s, growing with the
+# history). The daily build runs them; this one runs the tests of the marts the page reads.
 VIEW_TESTS = [
     "resource_type:test,path:models/staging",
     "resource_type:test,path:models/intermediate",

@@ -10,6 +10,7 @@ the site again (`npm run sources`, `npm run render-pages`).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -18,7 +19,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -121,18 +122,23 @@ def built_pages(output_dir: Path) -> list[str]:
 Build = Callable[..., "ReportBuild"]
 
 
-def _one_build_at_a_time(build: Build) -> Build:
+@contextlib.contextmanager
+def report_project(settings: Settings) -> Iterator[None]:
     """Evidence builds in reports/ itself (.evidence/, build/, sources/): one build at a time
     in a checkout, whichever home asks for it; the next waits for it."""
+    with writer.lock_file(
+        REPORTS_DIR / ".build.lock",
+        "the report project",
+        f"a report build for {settings.home}",
+        wait_s=SOURCES_TIMEOUT_S + BUILD_TIMEOUT_S,
+    ):
+        yield
 
+
+def _one_build_at_a_time(build: Build) -> Build:
     @functools.wraps(build)
     def alone(settings: Settings, *args: object, **kwargs: object) -> ReportBuild:
-        with writer.lock_file(
-            REPORTS_DIR / ".build.lock",
-            "the report project",
-            f"a report build for {settings.home}",
-            wait_s=SOURCES_TIMEOUT_S + BUILD_TIMEOUT_S,
-        ):
+        with report_project(settings):
             return build(settings, *args, **kwargs)
 
     return alone
@@ -160,7 +166,10 @@ def build_site(
     # Evidence copies its output over ./build: start from none, so no page of an old build
     # survives. The site in reports/build is kept aside and put back unless this build replaces
     # it: a build going elsewhere, or one that fails or is killed, leaves it as it was.
-    kept = REPORTS_DIR / ".build-kept" if built.exists() else None
+    aside = REPORTS_DIR / ".build-kept"
+    if aside.exists() and not built.exists():
+        aside.rename(built)  # a build killed (its Python too) while the site was aside
+    kept = aside if built.exists() else None
     if kept:
         shutil.rmtree(kept, ignore_errors=True)
         built.rename(kept)
@@ -210,6 +219,12 @@ def site_inputs_digest() -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
+def compiled_here(site_dir: Path) -> bool:
+    """Whether reports/.evidence holds the compiled site of that site's build (the last build)."""
+    compiled = TEMPLATE_DIR / ".svelte-kit" / "output" / "client" / "_app" / "version.json"
+    return _read_bytes(compiled) == _read_bytes(site_dir / "_app" / "version.json")
+
+
 @_one_build_at_a_time
 def refresh_site_data(
     settings: Settings,
@@ -235,8 +250,7 @@ def refresh_site_data(
     recorded = site_dir / SITE_INPUTS_FILE
     if not recorded.exists():
         raise FullBuildNeeded(f"{site_dir} has no record of what it was built from")
-    compiled = TEMPLATE_DIR / ".svelte-kit" / "output" / "client" / "_app" / "version.json"
-    if _read_bytes(compiled) != _read_bytes(site_dir / "_app" / "version.json"):
+    if not compiled_here(site_dir):
         raise FullBuildNeeded(f"{TEMPLATE_DIR} holds another build than {site_dir}")
     env = report_environment(settings)
     settings.log_dir.mkdir(parents=True, exist_ok=True)

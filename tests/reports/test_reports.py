@@ -419,32 +419,40 @@ def test_new_data_reaches_the_pages_without_a_build(
     warehouse = shutil.copy(site.warehouse, home / "warehouse" / "analytics.duckdb")
     add_a_day(warehouse)
     hold_back_marketing(warehouse)
-    old_manifest = json.loads((published / "data" / "manifest.json").read_text())
-    banner = "document.querySelector('[data-figure=held-back]')?.innerText ?? ''"
-    with serve(published) as url:
-        before = shown_figure(browser, url + "/", "mtd-net-revenue")
-        assert browser.evaluate(banner) == ""
-        refresh = reports.refresh_site_data(
-            platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}), site_dir=published
-        )
-        print(refresh.describe(), f"(the build: {site.build.describe()})")
-        refreshed = Site(build=refresh, warehouse=warehouse)
-        (expected, today) = refreshed.sql(MONTH_TO_DATE_NET_REVENUE)
-        after = shown_figure(browser, url + "/", "mtd-net-revenue")
-        assert after != before
-        assert today.strftime("%B %Y") in after
-        assert figure(after.split(" is ")[1]) == pytest.approx(float(expected), abs=0.005)
-        (newest,) = refreshed.sql("select max(placed_at) from marts.fct_orders")
-        as_of = shown_figure(browser, url + "/real-time/", "as-of-time")
-        assert as_of == f"Data as of {newest:%H:%M} UTC"
-        # The pages say what is held back, since when and why.
-        browser.open(url + "/marketing/")
-        held_back = " ".join(browser.evaluate(banner).split())
-        assert held_back == (
-            "The marketing data is held back since 06:00 UTC on 2 January 2031: the latest "
-            "runs could not load it, so what is built from it (fct_marketing_performance) shows "
-            f"the last good load. Why: {HELD_BACK_REASON}"
-        )
+    site_home = platform.load("dev", {**os.environ, "SHOP_HOME": str(site.warehouse.parent.parent)})
+    # The refresh renders with the compiled site of the last build in reports/: the test holds the
+    # project, and builds the site again when another module's build ran since this module's.
+    with reports.report_project(site_home):
+        if not reports.compiled_here(published):
+            shutil.rmtree(published)
+            build_site.__wrapped__(site_home, output_dir=published)  # type: ignore[attr-defined]
+        old_manifest = json.loads((published / "data" / "manifest.json").read_text())
+        banner = "document.querySelector('[data-figure=held-back]')?.innerText ?? ''"
+        with serve(published) as url:
+            before = shown_figure(browser, url + "/", "mtd-net-revenue")
+            assert browser.evaluate(banner) == ""
+            refresh = reports.refresh_site_data.__wrapped__(  # type: ignore[attr-defined]
+                platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}), site_dir=published
+            )
+            print(refresh.describe(), f"(the build: {site.build.describe()})")
+            refreshed = Site(build=refresh, warehouse=warehouse)
+            (expected, today) = refreshed.sql(MONTH_TO_DATE_NET_REVENUE)
+            after = shown_figure(browser, url + "/", "mtd-net-revenue")
+            assert after != before
+            assert today.strftime("%B %Y") in after
+            assert figure(after.split(" is ")[1]) == pytest.approx(float(expected), abs=0.005)
+            (newest,) = refreshed.sql("select max(placed_at) from marts.fct_orders")
+            as_of = shown_figure(browser, url + "/real-time/", "as-of-time")
+            assert as_of == f"Data as of {newest:%H:%M} UTC"
+            # The pages say what is held back, since when and why.
+            browser.open(url + "/marketing/")
+            held_back = " ".join(browser.evaluate(banner).split())
+            assert held_back == (
+                "The marketing data is held back since 06:00 UTC on 2 January 2031: the "
+                "latest runs could not load it, so what is built from it "
+                "(fct_marketing_performance) shows the last good load. "
+                f"Why: {HELD_BACK_REASON}"
+            )
     assert refresh.data_only and refresh.pages == PAGES
     # The site of the build, whose files the copy shared (hard links), is as it was.
     assert prerendered_figure(site, "/", "mtd-net-revenue") == before
@@ -623,3 +631,28 @@ def test_a_killed_build_keeps_the_published_site(site: Site, tmp_path: Path) -> 
     assert str(error.value).startswith("`npm run sources` failed (-9)")
     after = {p.relative_to(published): p.read_bytes() for p in published.rglob("*.html")}
     assert before and after == before  # every page of the published site, byte for byte
+
+
+def test_the_site_a_killed_build_left_aside_is_published_again(
+    shop_home: LocalShop, tmp_path: Path
+) -> None:
+    """A build whose Python process was killed while reports/build was moved aside: the next
+    build puts the site back first, and keeps it when it fails itself."""
+    built, aside = REPORTS_DIR / "build", REPORTS_DIR / ".build-kept"
+    developers_site = tmp_path / "developers-site"
+    settings = shop_home.platform()
+    with reports.report_project(settings):  # no other build while reports/build is moved about
+        if built.exists():  # a developer's published site: put back afterwards
+            built.rename(developers_site)
+        try:
+            aside.mkdir()
+            (aside / "index.html").write_text("the published site")
+            with pytest.raises(reports.ReportBuildError, match="did not finish within"):
+                build_site.__wrapped__(settings, sources_timeout=0.01)  # type: ignore[attr-defined]
+            assert (built / "index.html").read_text() == "the published site"
+            assert not aside.exists()
+        finally:
+            shutil.rmtree(built, ignore_errors=True)
+            shutil.rmtree(aside, ignore_errors=True)
+            if developers_site.exists():
+                developers_site.rename(built)

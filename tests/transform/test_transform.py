@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import subprocess
 import threading
@@ -314,7 +315,15 @@ class FakesnowBuild:
             *("--work-dir", str(self.work_dir)),
             *dbt_args,
         ]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        result = subprocess.run(
+            command,
+            # fakesnow makes a folder in the temporary folder at import and never removes it
+            env={**os.environ, "TMPDIR": str(self.work_dir)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         tail = "\n".join(result.stdout.splitlines()[-30:])
         assert result.returncode == 0, tail
         return json.loads((self.work_dir / "target" / "run_results.json").read_text())

@@ -13,8 +13,6 @@
 }}
 
 -- Incremental: a line is rebuilt whenever its order changes (the line carries the order's state).
--- The order's state comes from fct_orders, built just before: an incremental run reads the
--- orders changed since the cutoff from that table, not the lifecycle of the whole history.
 with
 
 order_items as (
@@ -23,9 +21,9 @@ order_items as (
 
 ),
 
-orders as (
+orders_lifecycle as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_lifecycle') }}
     {% if is_incremental() %}
     -- an order's last_changed_at covers its lines' changes (int_order_items_summarized)
     where last_changed_at >= {{ incremental_cutoff() }}
@@ -38,21 +36,21 @@ joined as (
     select
         order_items.order_item_id,
         order_items.order_id,
-        orders.customer_id,
+        orders_lifecycle.customer_id,
         order_items.product_id,
-        orders.order_status,
+        orders_lifecycle.order_status,
         order_items.quantity,
         order_items.unit_price,
         order_items.line_subtotal,
         order_items.discount_amount,
         order_items.line_subtotal - order_items.discount_amount as line_total,
-        orders.is_paid as is_paid_order,
-        orders.placed_at,
-        orders.placed_on,
-        greatest(order_items.updated_at, orders.last_changed_at) as last_changed_at
+        orders_lifecycle.is_paid as is_paid_order,
+        orders_lifecycle.placed_at,
+        orders_lifecycle.placed_on,
+        greatest(order_items.updated_at, orders_lifecycle.last_changed_at) as last_changed_at
     from order_items
-    inner join orders
-        on order_items.order_id = orders.order_id
+    inner join orders_lifecycle
+        on order_items.order_id = orders_lifecycle.order_id
 
 )
 
