@@ -21,7 +21,7 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 
 
-# The slowest modules, slowest first (seconds in a fresh-clone run, 2026-12-06): the two workers
+# The slowest modules, slowest first (seconds in a fresh-clone run, 2026-12-06): the workers
 # take modules in this order, so that no long module starts last while the other worker idles.
 SLOWEST_MODULES = (
     "tests/reports/test_reports.py",  # 409
