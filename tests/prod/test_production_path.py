@@ -261,10 +261,17 @@ def _delete_a_paid_order(shop: LocalShop) -> int:
 
 
 def _site_queries(emulator: Emulator) -> dict[str, list[dict[str, Any]]]:
-    """Each of the site's source queries' rows on Snowflake (the daily run built the site)."""
+    """Each of the site's source queries' rows on Snowflake (the daily run built the site): the
+    shared ones, and Snowflake's own in place of those the last build of any environment copied
+    into sources/ (scripts/select-environment.mjs)."""
+    queries = {
+        query.name: query
+        for folder in ("sources/warehouse", "environments/snowflake/warehouse")
+        for query in (REPORTS_DIR / folder).glob("*.sql")
+    }
     rows = {}
     with emulator.connect("ANALYTICS", "MARTS") as conn:
-        for query in sorted((REPORTS_DIR / "sources" / "warehouse").glob("*.sql")):
+        for query in sorted(queries.values()):
             cursor = conn.cursor().execute(query.read_text())
             names = [column.name.lower() for column in cursor.description]
             rows[query.stem] = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
