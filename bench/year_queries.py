@@ -25,7 +25,6 @@ from sandbox import generator, inspect, services
 from sandbox.config import LocalShop
 from sandbox.postgres import connect
 
-SOURCES_DIR = reports.REPORTS_DIR / "sources" / "warehouse"
 PAGES_DIR = reports.REPORTS_DIR / "pages"
 SHOP_TABLES = [table.name for table in catalog.tables_of("postgres")]
 MARKETING_TABLES = [table.name for table in catalog.tables_of("marketing")]
@@ -194,7 +193,7 @@ def time_queries(settings: LocalShop, runs: int) -> list[dict[str, object]]:
     with analytics(settings) as marts, connect(settings, settings.shop_db) as shop:
         marts.execute("set TimeZone = 'UTC'")
         shop.execute("set TimeZone = 'UTC'")
-        for path in sorted(SOURCES_DIR.glob("*.sql")):
+        for path in reports.source_queries("warehouse", "duckdb").values():
             sql = path.read_text()
             times, page = _timed(lambda sql=sql: marts.execute(sql).fetch_arrow_table(), runs)
             entry: dict[str, object] = {

@@ -207,6 +207,22 @@ def build_site(
     )
 
 
+def source_queries(source: str, warehouse: str) -> dict[str, Path]:
+    """A source's queries as a build on that warehouse (an evidence_warehouse) runs them, by
+    name: its own in environments/<warehouse>/<source>/, and the shared ones in sources/<source>/
+    without the copies of an environment's own that the last build of any environment left there
+    (scripts/select-environment.mjs)."""
+    environments = REPORTS_DIR / "environments"
+    own = {query.stem: query for query in (environments / warehouse / source).glob("*.sql")}
+    of_an_environment = {query.stem for query in environments.glob(f"*/{source}/*.sql")}
+    shared = {
+        query.stem: query
+        for query in (REPORTS_DIR / "sources" / source).glob("*.sql")
+        if query.stem not in of_an_environment
+    }
+    return dict(sorted({**shared, **own}.items()))
+
+
 def site_inputs_digest() -> str:
     """A digest of what the site is compiled from: pages, partials, source queries, the project."""
     lines = []

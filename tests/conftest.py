@@ -21,22 +21,24 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 
 
-# The slowest modules, slowest first (seconds in a fresh-clone run, 2026-12-06): the workers
-# take modules in this order, so that no long module starts last while the other worker idles.
+# The slowest modules, slowest first (seconds in a fresh-clone run with three workers,
+# 2026-12-06): the workers take modules in this order, so that no long module starts last while
+# the others idle.
 SLOWEST_MODULES = (
-    "tests/reports/test_reports.py",  # 409
-    "tests/flows/test_flows.py",  # 392
-    "tests/prod/test_production_path.py",  # 235
-    "tests/reliability/test_faults.py",  # 170
-    "tests/transform/test_transform.py",  # 160
-    "tests/test_pipeline.py",  # 159
-    "tests/ingestion/test_backfill.py",  # ~150
-    "tests/ingestion/test_deletes.py",  # ~130
-    "tests/bench/test_bench_smoke.py",  # 110
-    "tests/ingestion/test_cdc.py",  # ~110
-    "tests/ingestion/test_exactly_once.py",  # ~100
-    "tests/ingestion/test_idempotency.py",  # 95
-    "tests/ingestion/test_stripe_faults.py",  # 80
+    "tests/reports/test_reports.py",  # 485
+    "tests/prod/test_production_path.py",  # ~380
+    "tests/flows/test_flows.py",  # 359
+    "tests/transform/test_transform.py",  # 175
+    "tests/reliability/test_faults.py",  # 139
+    "tests/ingestion/test_deletes.py",  # 122
+    "tests/test_pipeline.py",  # 113
+    "tests/ingestion/test_backfill.py",  # 110
+    "tests/ingestion/test_cdc.py",  # 104
+    "tests/ingestion/test_exactly_once.py",  # 89
+    "tests/bench/test_bench_smoke.py",  # 83
+    "tests/ingestion/test_idempotency.py",  # 79
+    "tests/ingestion/test_stripe_faults.py",  # 73
+    "tests/flows/test_alert_automations.py",  # 59
 )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.reports import source_queries
 from sandbox.config import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -51,7 +52,7 @@ def test_tiny_bench_writes_a_complete_report(tmp_path: Path) -> None:
     assert month["stages"]["el-postgres"]["rows"] > 1000
 
     queries = scenarios["year-queries"]["queries"]
-    assert len(queries) == len(list((REPO_ROOT / "reports/sources/warehouse").glob("*.sql")))
+    assert [query["name"] for query in queries] == list(source_queries("warehouse", "duckdb"))
     keys = {"page", "name", "warehouse_ms_median", "warehouse_ms_max"}
     assert all(keys <= query.keys() for query in queries)
     compared = [query for query in queries if "ratio" in query]

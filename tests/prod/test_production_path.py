@@ -43,9 +43,8 @@ from snowflake_emulator import Emulator, private_key_pem
 
 from flows.daily_refresh import daily_refresh
 from flows.realtime_orders import realtime_orders
-from pipeline import catalog, meltano
+from pipeline import catalog, meltano, reports
 from pipeline import settings as platform
-from pipeline.reports import REPORTS_DIR
 from pipeline.run_log import RunLog
 from sandbox import generator, inspect, postgres, services
 from sandbox.config import REPO_ROOT, LocalShop
@@ -261,17 +260,10 @@ def _delete_a_paid_order(shop: LocalShop) -> int:
 
 
 def _site_queries(emulator: Emulator) -> dict[str, list[dict[str, Any]]]:
-    """Each of the site's source queries' rows on Snowflake (the daily run built the site): the
-    shared ones, and Snowflake's own in place of those the last build of any environment copied
-    into sources/ (scripts/select-environment.mjs)."""
-    queries = {
-        query.name: query
-        for folder in ("sources/warehouse", "environments/snowflake/warehouse")
-        for query in (REPORTS_DIR / folder).glob("*.sql")
-    }
+    """Each of the site's source queries' rows on Snowflake (the daily run built the site)."""
     rows = {}
     with emulator.connect("ANALYTICS", "MARTS") as conn:
-        for query in sorted(queries.values()):
+        for query in reports.source_queries("warehouse", "snowflake").values():
             cursor = conn.cursor().execute(query.read_text())
             names = [column.name.lower() for column in cursor.description]
             rows[query.stem] = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

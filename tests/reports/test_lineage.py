@@ -9,19 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.reports import source_queries
 from sandbox.config import REPO_ROOT
 
 REPORTS = REPO_ROOT / "reports"
 EXPOSURES = REPO_ROOT / "transform" / "models" / "_exposures.yml"
-# Where each source's queries are: those of the local engine first (an environment's own query
-# replaces the shared one of that name); the run-log tables they read are the same in production.
-QUERY_DIRS = {
-    "warehouse": [
-        REPORTS / "environments" / "duckdb" / "warehouse",
-        REPORTS / "sources" / "warehouse",
-    ],
-    "costs": [REPORTS / "environments" / "duckdb" / "costs"],
-}
 
 
 def page_file(url: str) -> Path:
@@ -37,9 +29,9 @@ def page_queries(page: Path) -> set[tuple[str, str]]:
 
 
 def query_dependencies(source: str, query: str) -> set[str]:
-    """The dbt nodes a source query reads, as exposures name them."""
-    sql = next(d / f"{query}.sql" for d in QUERY_DIRS[source] if (d / f"{query}.sql").exists())
-    text = sql.read_text()
+    """The dbt nodes a source query reads, as exposures name them (the local engine's query: the
+    run-log tables it reads are the same in production)."""
+    text = source_queries(source, "duckdb")[query].read_text()
     return {f"ref('{model}')" for model in re.findall(r"\bmarts\.(\w+)", text)} | {
         f"source('ops', '{table}')" for table in re.findall(r"\bops\.(\w+)", text)
     }
