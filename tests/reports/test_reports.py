@@ -238,6 +238,62 @@ def prerendered_figure(site: Site, page: str, name: str) -> str:
     return " ".join(" ".join(parser.parts).split())
 
 
+def test_new_data_reaches_the_pages_without_a_build(
+    site: Site, browser: Chromium, tmp_path: Path
+) -> None:
+    """The marts gain a day; refresh_site_data (no build) puts it into a published site, and the
+    browser shows the new figures. First in the module: right after the site's build, before
+    another module's build replaces the compiled site the refresh renders with."""
+    published = tmp_path / "site"
+    shutil.copytree(site.build.output_dir, published, copy_function=os.link)
+    home = tmp_path / "home"
+    (home / "warehouse").mkdir(parents=True)
+    warehouse = shutil.copy(site.warehouse, home / "warehouse" / "analytics.duckdb")
+    add_a_day(warehouse)
+    hold_back_marketing(warehouse)
+    site_home = platform.load("dev", {**os.environ, "SHOP_HOME": str(site.warehouse.parent.parent)})
+    # The refresh renders with the compiled site of the last build in reports/: the test holds the
+    # project, and builds the site again when another module's build ran since this module's.
+    with reports.report_project(site_home):
+        if not reports.compiled_here(published):
+            shutil.rmtree(published)
+            build_site.__wrapped__(site_home, output_dir=published)  # type: ignore[attr-defined]
+        old_manifest = json.loads((published / "data" / "manifest.json").read_text())
+        banner = "document.querySelector('[data-figure=held-back]')?.innerText ?? ''"
+        with serve(published) as url:
+            before = shown_figure(browser, url + "/", "mtd-net-revenue")
+            assert browser.evaluate(banner) == ""
+            refresh = reports.refresh_site_data.__wrapped__(  # type: ignore[attr-defined]
+                platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}), site_dir=published
+            )
+            print(refresh.describe(), f"(the build: {site.build.describe()})")
+            refreshed = Site(build=refresh, warehouse=warehouse)
+            (expected, today) = refreshed.sql(MONTH_TO_DATE_NET_REVENUE)
+            after = shown_figure(browser, url + "/", "mtd-net-revenue")
+            assert after != before
+            assert today.strftime("%B %Y") in after
+            assert figure(after.split(" is ")[1]) == pytest.approx(float(expected), abs=0.005)
+            (newest,) = refreshed.sql("select max(placed_at) from marts.fct_orders")
+            as_of = shown_figure(browser, url + "/real-time/", "as-of-time")
+            assert as_of == f"Data as of {newest:%H:%M} UTC"
+            # The pages say what is held back, since when and why.
+            browser.open(url + "/marketing/")
+            held_back = " ".join(browser.evaluate(banner).split())
+            assert held_back == (
+                "The marketing data is held back since 06:00 UTC on 2 January 2031: the "
+                "latest runs could not load it, so what is built from it "
+                "(fct_marketing_performance) shows the last good load. "
+                f"Why: {HELD_BACK_REASON}"
+            )
+    assert refresh.data_only and refresh.pages == PAGES
+    # The site of the build, whose files the copy shared (hard links), is as it was.
+    assert prerendered_figure(site, "/", "mtd-net-revenue") == before
+    # A page that read the previous manifest a moment before the swap still finds its files.
+    for urls in old_manifest["renderedFiles"].values():
+        for url in urls:
+            assert (published / Path(url).relative_to("static")).is_file(), url
+
+
 def test_site_builds_offline_with_every_page(site: Site) -> None:
     build = site.build
     assert build.pages == PAGES
@@ -405,61 +461,6 @@ def shown_figure(browser: Chromium, url: str, name: str) -> str:
     assert browser.log.failed == [] and browser.log.console_errors == [], browser.log
     text = browser.evaluate(f"document.querySelector('[data-figure={name}]').innerText")
     return " ".join(text.split())
-
-
-def test_new_data_reaches_the_pages_without_a_build(
-    site: Site, browser: Chromium, tmp_path: Path
-) -> None:
-    """The marts gain a day; refresh_site_data (no build) puts it into a published site, and the
-    browser shows the new figures."""
-    published = tmp_path / "site"
-    shutil.copytree(site.build.output_dir, published, copy_function=os.link)
-    home = tmp_path / "home"
-    (home / "warehouse").mkdir(parents=True)
-    warehouse = shutil.copy(site.warehouse, home / "warehouse" / "analytics.duckdb")
-    add_a_day(warehouse)
-    hold_back_marketing(warehouse)
-    site_home = platform.load("dev", {**os.environ, "SHOP_HOME": str(site.warehouse.parent.parent)})
-    # The refresh renders with the compiled site of the last build in reports/: the test holds the
-    # project, and builds the site again when another module's build ran since this module's.
-    with reports.report_project(site_home):
-        if not reports.compiled_here(published):
-            shutil.rmtree(published)
-            build_site.__wrapped__(site_home, output_dir=published)  # type: ignore[attr-defined]
-        old_manifest = json.loads((published / "data" / "manifest.json").read_text())
-        banner = "document.querySelector('[data-figure=held-back]')?.innerText ?? ''"
-        with serve(published) as url:
-            before = shown_figure(browser, url + "/", "mtd-net-revenue")
-            assert browser.evaluate(banner) == ""
-            refresh = reports.refresh_site_data.__wrapped__(  # type: ignore[attr-defined]
-                platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}), site_dir=published
-            )
-            print(refresh.describe(), f"(the build: {site.build.describe()})")
-            refreshed = Site(build=refresh, warehouse=warehouse)
-            (expected, today) = refreshed.sql(MONTH_TO_DATE_NET_REVENUE)
-            after = shown_figure(browser, url + "/", "mtd-net-revenue")
-            assert after != before
-            assert today.strftime("%B %Y") in after
-            assert figure(after.split(" is ")[1]) == pytest.approx(float(expected), abs=0.005)
-            (newest,) = refreshed.sql("select max(placed_at) from marts.fct_orders")
-            as_of = shown_figure(browser, url + "/real-time/", "as-of-time")
-            assert as_of == f"Data as of {newest:%H:%M} UTC"
-            # The pages say what is held back, since when and why.
-            browser.open(url + "/marketing/")
-            held_back = " ".join(browser.evaluate(banner).split())
-            assert held_back == (
-                "The marketing data is held back since 06:00 UTC on 2 January 2031: the "
-                "latest runs could not load it, so what is built from it "
-                "(fct_marketing_performance) shows the last good load. "
-                f"Why: {HELD_BACK_REASON}"
-            )
-    assert refresh.data_only and refresh.pages == PAGES
-    # The site of the build, whose files the copy shared (hard links), is as it was.
-    assert prerendered_figure(site, "/", "mtd-net-revenue") == before
-    # A page that read the previous manifest a moment before the swap still finds its files.
-    for urls in old_manifest["renderedFiles"].values():
-        for url in urls:
-            assert (published / Path(url).relative_to("static")).is_file(), url
 
 
 @pytest.mark.parametrize("record", ["_app/version.json", reports.SITE_INPUTS_FILE])
