@@ -129,8 +129,6 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.update(platform.prefect_variables(shop.platform()))
     # Plugins are shared by every home: the bench must never (re)install one.
     os.environ["MELTANO_AUTO_INSTALL"] = "false"
-    # Prefect's temporary API server needs more than its default 20 s on a busy machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from bench import ingest_limit, pipeline_runs, year_queries
 
     postgres.start(shop)

@@ -16,6 +16,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,6 +53,27 @@ def wait_for_api(url: str, process: subprocess.Popen, timeout_s: float = 120) ->
             time.sleep(0.5)
 
 
+@contextmanager
+def prefect_server(port: int, env: Mapping[str, str], log_file: Path) -> Iterator[str]:
+    """`prefect server start` on 127.0.0.1:port with `env` (its database, home, telemetry), its
+    output appended to log_file; its API URL once it answers. Stopped on leaving."""
+    api_url = f"http://127.0.0.1:{port}/api"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("a") as log:
+        server = subprocess.Popen(
+            prefect_cli("server", "start", "--host", "127.0.0.1", "--port", str(port)),
+            env={**env, "PREFECT_API_URL": api_url},  # the server's links to its UI
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_api(api_url, server)
+        yield api_url
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
 def _keep_the_shop_living(shop: LocalShop, stop: threading.Event) -> None:
     while not stop.wait(SHOP_TICK_S):
         generator.simulate(shop, until=datetime.now(UTC))
@@ -66,61 +89,54 @@ def run(shop: LocalShop, port: int = 4200) -> None:
     if generator.shop_clock(shop) is None:
         generator.generate(shop, months=DEMO_MONTHS, orders_per_month=DEMO_ORDERS_PER_MONTH)
     generator.simulate(shop, until=datetime.now(UTC))
-    api_url = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,
         **platform.prefect_variables(shop.platform()),
         **shop.platform_variables(),
-        "PREFECT_API_URL": api_url,
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": shop.prefect_database_url(),
         "PREFECT_UI_ENABLED": "true",
         "SHOP_REPO_ROOT": str(REPO_ROOT),  # prefect.yaml's pull step runs the flows from here
     }
-    shop.log_dir.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)
     stop_the_shop = threading.Event()
-    with (shop.log_dir / "prefect-server.log").open("a") as log:
-        server = subprocess.Popen(
-            prefect_cli("server", "start", "--host", "127.0.0.1", "--port", str(port)),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    worker = None
     try:
-        wait_for_api(api_url, server)
-        pools = subprocess.run(
-            prefect_cli("work-pool", "ls"), env=env, capture_output=True, text=True
-        )
-        if WORK_POOL not in pools.stdout:
-            subprocess.run(
-                prefect_cli("work-pool", "create", WORK_POOL, "--type", "process"),
-                env=env,
-                check=True,
+        with prefect_server(port, env, shop.log_dir / "prefect-server.log"):
+            pools = subprocess.run(
+                prefect_cli("work-pool", "ls"), env=env, capture_output=True, text=True
             )
-        names = [arg for name in local_deployments() for arg in ("--name", name)]
-        subprocess.run(
-            prefect_cli("--no-prompt", "deploy", *names), env=env, cwd=REPO_ROOT, check=True
-        )
-        if env.get("ALERT_WEBHOOK_URL"):
+            if WORK_POOL not in pools.stdout:
+                subprocess.run(
+                    prefect_cli("work-pool", "create", WORK_POOL, "--type", "process"),
+                    env=env,
+                    check=True,
+                )
+            names = [arg for name in local_deployments() for arg in ("--name", name)]
             subprocess.run(
-                [str(Path(sys.executable).with_name("shop")), "install-alerts"], env=env, check=True
+                prefect_cli("--no-prompt", "deploy", *names), env=env, cwd=REPO_ROOT, check=True
             )
-        else:
-            print("ALERT_WEBHOOK_URL unset: failed and late runs show in the Prefect UI only")
-        threading.Thread(
-            target=_keep_the_shop_living, args=(shop, stop_the_shop), daemon=True
-        ).start()
-        print(f"Prefect UI: http://127.0.0.1:{port} — worker running, Ctrl-C stops everything")
-        worker = subprocess.Popen(
-            prefect_cli("worker", "start", "--pool", WORK_POOL), env=env, cwd=REPO_ROOT
-        )
-        worker.wait()
+            if env.get("ALERT_WEBHOOK_URL"):
+                subprocess.run(
+                    [str(Path(sys.executable).with_name("shop")), "install-alerts"],
+                    env=env,
+                    check=True,
+                )
+            else:
+                print("ALERT_WEBHOOK_URL unset: failed and late runs show in the Prefect UI only")
+            threading.Thread(
+                target=_keep_the_shop_living, args=(shop, stop_the_shop), daemon=True
+            ).start()
+            print(f"Prefect UI: http://127.0.0.1:{port} — worker running, Ctrl-C stops everything")
+            worker = subprocess.Popen(
+                prefect_cli("worker", "start", "--pool", WORK_POOL), env=env, cwd=REPO_ROOT
+            )
+            try:
+                worker.wait()
+            finally:
+                if worker.poll() is None:
+                    worker.terminate()
+                    worker.wait(timeout=60)
     except KeyboardInterrupt:
         pass
     finally:
-        for process in (worker, server):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=60)
         stop_the_shop.set()

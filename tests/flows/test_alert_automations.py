@@ -25,7 +25,7 @@ from webhook_receiver import WebhookReceiver
 from flows.alerts import AUTOMATIONS_FILE, alert_on_failure, install_alerts, lateness_alert
 from flows.realtime_orders import realtime_orders
 from sandbox.config import REPO_ROOT, LocalShop, free_port
-from sandbox.scheduler import prefect_cli, wait_for_api
+from sandbox.scheduler import prefect_server
 
 pytestmark = pytest.mark.integration
 
@@ -37,30 +37,18 @@ def server(pg: LocalShop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """A Prefect server as `shop scheduler` starts one, of the module's own (home, port), on the
     session's PostgreSQL; its API URL. Its log stays in pytest's temporary folder."""
     home = tmp_path_factory.mktemp("prefect")
-    port = free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,
         "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": api_url,  # the server's links to its UI (automations' ui_url)
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": pg.prefect_database_url(),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
     }
-    with (home / "server.log").open("a") as log:
-        process = subprocess.Popen(
-            prefect_cli("server", "start", "--host", "127.0.0.1", "--port", str(port)),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_api(api_url, process)
-        with temporary_settings({PREFECT_API_URL: api_url}):
-            yield api_url
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    with (
+        prefect_server(free_port(), env, home / "server.log") as api_url,
+        temporary_settings({PREFECT_API_URL: api_url}),
+    ):
+        yield api_url
 
 
 def wait_for_alerts(webhook: WebhookReceiver, settle_s: float = 5) -> list[str]:
