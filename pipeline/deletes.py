@@ -16,6 +16,7 @@ Under change data capture the tap sees deletes itself; this step is for INCREMEN
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 import psycopg
 
@@ -72,24 +73,20 @@ def _keys_gone_at_source(
         )
         return {int(row[0]): tuple(int(v or 0) for v in row[1:]) for row in rows}
 
-    differ = key_ranges.differing(checksums(pg, source_relation, "true"),
-                                  checksums(wh, raw_relation, live))  # fmt: skip
+    differ = key_ranges.differing(*key_ranges.side_by_side(
+        lambda: checksums(pg, source_relation, "true"),
+        lambda: checksums(wh, raw_relation, live),
+    ))  # fmt: skip
     gone: list[object] = []
     for start in range(0, len(differ), 256):  # a bounded IN list per query
         chunk = differ[start : start + 256]
-        at_source = {
-            row[0]
-            for row in pg.query(
-                f"select {key} from {source_relation} where {ranges.in_ranges(pg, chunk)}"
-            )
-        }
-        in_raw = {
-            same_key(row[0])
-            for row in wh.query(
-                f"select {key} from {raw_relation} where {live} and {ranges.in_ranges(wh, chunk)}"
-            )
-        }
-        gone += sorted(in_raw - at_source)  # type: ignore[type-var]
+        at_source, in_raw = key_ranges.side_by_side(
+            partial(pg.query, f"select {key} from {source_relation} "
+                              f"where {ranges.in_ranges(pg, chunk)}"),
+            partial(wh.query, f"select {key} from {raw_relation} "
+                              f"where {live} and {ranges.in_ranges(wh, chunk)}"),
+        )  # fmt: skip
+        gone += sorted({same_key(row[0]) for row in in_raw} - {row[0] for row in at_source})  # type: ignore[type-var]
     return gone
 
 

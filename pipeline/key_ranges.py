@@ -8,11 +8,16 @@ The SQL is written once for the shop's PostgreSQL and the warehouse (DuckDB or S
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import psycopg
 
 from pipeline.warehouse import Warehouse
+
+L = TypeVar("L")
+R = TypeVar("R")
 
 RANGES = 1024  # ranges of the primary key a table is split into
 CHECKSUM_PRIME = 1_000_003
@@ -90,3 +95,11 @@ class KeyRanges:
 def differing(left: dict[int, tuple], right: dict[int, tuple]) -> list[int]:
     """The ranges whose aggregates differ between two sides (or exist on one side only)."""
     return sorted(r for r in left.keys() | right.keys() if left.get(r) != right.get(r))
+
+
+def side_by_side(left: Callable[[], L], right: Callable[[], R]) -> tuple[L, R]:
+    """Both sides' queries at once: each waits on its own engine (no Python runs meanwhile), so
+    a comparison takes the slower side's time, not the sum."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        right_result = pool.submit(right)
+        return left(), right_result.result()

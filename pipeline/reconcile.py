@@ -215,8 +215,10 @@ def _postgres_table(
         )
         return {int(row[0]): tuple(int(v or 0) for v in row[1:]) for row in rows}
 
-    source_ranges = aggregates(pg, source_relation, "true")
-    raw_ranges = aggregates(wh, raw_relation, live)
+    source_ranges, raw_ranges = key_ranges.side_by_side(
+        lambda: aggregates(pg, source_relation, "true"),
+        lambda: aggregates(wh, raw_relation, live),
+    )
     differ = key_ranges.differing(source_ranges, raw_ranges)
     counts: Counter[str] = Counter()
     problems = []
@@ -269,10 +271,13 @@ def _compare_rows(
             f"from {relation} where {ranges.in_ranges(side, examined)}"
         )
 
-    source = {row[0]: (int(row[1]), _ints(row[3:])) for row in rows(pg, source_relation, "false")}
-    raw: dict[object, list[tuple]] = defaultdict(list)
     deleted_flag = "_sdc_deleted_at is not null" if soft_deletes else "false"
-    for row in rows(wh, raw_relation, deleted_flag):
+    source_rows, raw_rows = key_ranges.side_by_side(
+        lambda: rows(pg, source_relation, "false"), lambda: rows(wh, raw_relation, deleted_flag)
+    )
+    source = {row[0]: (int(row[1]), _ints(row[3:])) for row in source_rows}
+    raw: dict[object, list[tuple]] = defaultdict(list)
+    for row in raw_rows:
         raw[same_key(row[0])].append((int(row[1]), bool(row[2]), _ints(row[3:])))
     counts: Counter[str] = Counter()
     for key_value, (changed, values) in source.items():
