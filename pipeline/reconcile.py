@@ -108,39 +108,42 @@ def reconcile_each(
     run; a table that differs says so in its result (`ok`), nothing is raised."""
     jobs = list(jobs or settings.daily_jobs)
     wanted = set(tables) if tables is not None else None
-    sources = [meltano.source_of(job) for job in jobs]
     meltano.prepare(settings)  # before the parallel reads: they would race to create its database
-    with ThreadPoolExecutor() as pool:  # each read starts Meltano: seconds
-        watermarks = list(pool.map(lambda job: read_up_to(settings, job), jobs))
-    results: dict[str, list[TableReconciliation]] = {}
-    with warehouse.connect(settings, sources) as raw:
-        for job, source, as_of in zip(jobs, sources, watermarks, strict=True):
-            declared = [
-                t
-                for t in catalog.tables_of(source)
-                if t.name in meltano.job_tables(job) and (wanted is None or t.name in wanted)
-            ]
-            found = results[job] = []
-            if not declared:
-                continue
-            if source == "postgres":
-                columns = raw.raw_columns("postgres")
+    # The jobs at once, each on connections of its own: each mostly waits on Meltano (its
+    # bookmarks), its source or RAW.
+    with ThreadPoolExecutor() as pool:
+        futures = {job: pool.submit(_reconcile_job, settings, job, wanted) for job in jobs}
+        return {job: future.result() for job, future in futures.items()}
+
+
+def _reconcile_job(
+    settings: Settings, job: str, wanted: set[str] | None
+) -> list[TableReconciliation]:
+    source = meltano.source_of(job)
+    declared = [
+        t
+        for t in catalog.tables_of(source)
+        if t.name in meltano.job_tables(job) and (wanted is None or t.name in wanted)
+    ]
+    if not declared:
+        return []
+    as_of = read_up_to(settings, job)
+    with warehouse.connect(settings, [source]) as raw:
+        if source == "postgres":
+            columns = raw.raw_columns("postgres")
+            with shop_database.connect(settings.postgres) as shop:
+                return [_postgres_table(shop, raw, columns, t, as_of.of(t.name)) for t in declared]
+        if source == "stripe":
+            found = [_stripe_table(settings, raw, t, as_of.of(t.name)) for t in declared]
+            if any(t.shop_payments for t in declared):
                 with shop_database.connect(settings.postgres) as shop:
                     found += [
-                        _postgres_table(shop, raw, columns, t, as_of.of(t.name)) for t in declared
+                        _shop_payments(shop, raw, t, as_of.of(t.name))
+                        for t in declared
+                        if t.shop_payments
                     ]
-            elif source == "stripe":
-                found += [_stripe_table(settings, raw, t, as_of.of(t.name)) for t in declared]
-                if any(t.shop_payments for t in declared):
-                    with shop_database.connect(settings.postgres) as shop:
-                        found += [
-                            _shop_payments(shop, raw, t, as_of.of(t.name))
-                            for t in declared
-                            if t.shop_payments
-                        ]
-            else:
-                found += [_export_table(settings, raw, t, as_of.of(t.name)) for t in declared]
-    return results
+            return found
+        return [_export_table(settings, raw, t, as_of.of(t.name)) for t in declared]
 
 
 @dataclass(frozen=True)
