@@ -16,7 +16,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import yaml
-from prefect.logging.handlers import APILogHandler
+from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from bench.checks import (
@@ -209,7 +209,7 @@ def realtime_lag(settings: LocalShop, build_reports: bool) -> dict[str, object]:
             run_log = realtime_orders(environment="dev", build_reports=build_reports)
         published = datetime.now(UTC)
         total = time.perf_counter() - started
-        APILogHandler.flush()  # the run's logs reach the server before it stops
+        APILogWorker.drain_all(timeout=5)  # the run's logs reach the server before it stops
     shop_newest = _newest_shop_order(settings)
     with analytics(settings) as conn:
         mart_newest, orders_in_mart = conn.execute(
