@@ -28,9 +28,9 @@ FLOW = "realtime_orders"
 # the last window with.
 REALTIME_MODELS = ["+fct_orders", "expected_order_bands"]
 # Not the tests of the staging views and intermediate tables: each reads its relation over the
-# whole history (a view computes itself again): at the seed's scale 22 s of build with them,
-# 15-16 s without, growing with the history. The daily build runs them; this one runs the tests
-# of the marts the page reads.
+# whole history (a view computes itself again), at the seed's scale 2-5 s of this build, growing
+# with the history. The daily build runs them; this one runs the tests of the marts the page
+# reads.
 UPSTREAM_TESTS = [
     "resource_type:test,path:models/staging",
     "resource_type:test,path:models/intermediate",
