@@ -1,5 +1,9 @@
 -- One row per order with its whole lifecycle: lines, payment attempts, statuses, refunds, and
 -- its place in the customer's history of paid orders.
+-- A table, not a view like the rest of this layer: fct_orders, fct_order_items, the attribution,
+-- marketing and the tests all read it, and as a view each of them computed the whole history
+-- again.
+{{ config(materialized='table') }}
 
 with
 
