@@ -98,8 +98,9 @@ def differing(left: dict[int, tuple], right: dict[int, tuple]) -> list[int]:
 
 
 def side_by_side(left: Callable[[], L], right: Callable[[], R]) -> tuple[L, R]:
-    """Both sides' queries at once: each waits on its own engine (no Python runs meanwhile), so
-    a comparison takes the slower side's time, not the sum."""
+    """Both sides' queries at once: each waits on its own engine (PostgreSQL, DuckDB or
+    Snowflake) with Python's lock released, so a comparison takes the slower side's time, not the
+    sum."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         right_result = pool.submit(right)
         return left(), right_result.result()

@@ -62,6 +62,19 @@ def wait(
         ) from None
 
 
+def stop(process: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within grace_s (a Prefect worker told to stop
+    with no run in flight was seen still running after a minute)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def run(
     argv: Sequence[str],
     log_file: Path,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import processes
 from pipeline import settings as platform
 from sandbox import generator, postgres, services
 from sandbox.config import DEMO_MONTHS, DEMO_ORDERS_PER_MONTH, REPO_ROOT, LocalShop
@@ -53,25 +54,29 @@ def wait_for_api(url: str, process: subprocess.Popen, timeout_s: float = 120) ->
             time.sleep(0.5)
 
 
+def api_url(port: int) -> str:
+    """The API of the Prefect server prefect_server starts on the port."""
+    return f"http://127.0.0.1:{port}/api"
+
+
 @contextmanager
 def prefect_server(port: int, env: Mapping[str, str], log_file: Path) -> Iterator[str]:
     """`prefect server start` on 127.0.0.1:port with `env` (its database, home, telemetry), its
     output appended to log_file; its API URL once it answers. Stopped on leaving."""
-    api_url = f"http://127.0.0.1:{port}/api"
+    url = api_url(port)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("a") as log:
         server = subprocess.Popen(
             prefect_cli("server", "start", "--host", "127.0.0.1", "--port", str(port)),
-            env={**env, "PREFECT_API_URL": api_url},  # the server's links to its UI
+            env={**env, "PREFECT_API_URL": url},  # the server's links to its UI
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for_api(api_url, server)
-        yield api_url
+        wait_for_api(url, server)
+        yield url
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        processes.stop(server, grace_s=60)
 
 
 def _keep_the_shop_living(shop: LocalShop, stop: threading.Event) -> None:
@@ -93,7 +98,7 @@ def run(shop: LocalShop, port: int = 4200) -> None:
         **os.environ,
         **platform.prefect_variables(shop.platform()),
         **shop.platform_variables(),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_API_URL": api_url(port),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": shop.prefect_database_url(),
         "PREFECT_UI_ENABLED": "true",
         "SHOP_REPO_ROOT": str(REPO_ROOT),  # prefect.yaml's pull step runs the flows from here
@@ -133,9 +138,7 @@ def run(shop: LocalShop, port: int = 4200) -> None:
             try:
                 worker.wait()
             finally:
-                if worker.poll() is None:
-                    worker.terminate()
-                    worker.wait(timeout=60)
+                processes.stop(worker, grace_s=20)
     except KeyboardInterrupt:
         pass
     finally:

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 from websockets.sync.client import connect
 
+from pipeline import processes
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = (
     "--headless",
@@ -90,11 +92,7 @@ class Chromium:
         try:
             self._ws.close()
         finally:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+            processes.stop(self._process, grace_s=10)
             shutil.rmtree(self._profile, ignore_errors=True)
 
     def _devtools_endpoint(self) -> str:
