@@ -41,9 +41,7 @@ def server(pg: LocalShop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         **os.environ,
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": pg.prefect_database_url(),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }
+    }  # telemetry is off in os.environ (tests/conftest.py)
     with (
         prefect_server(free_port(), env, home / "server.log") as api_url,
         temporary_settings({PREFECT_API_URL: api_url}),
