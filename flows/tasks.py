@@ -7,10 +7,12 @@ every step has a timeout. Each step adds what it did to the run log.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
+from prefect.futures import as_completed
 from prefect.states import State
 
 from flows.alerts import send_alert
@@ -60,31 +62,45 @@ def extract_load_job(settings: Settings, job: str, history: bool = False) -> ext
 def load_sources(
     settings: Settings, run_log: RunLog, jobs: Sequence[str], history: bool = False
 ) -> list[str]:
-    """Extract-load the jobs in parallel (`history`: as history loads, pipeline/backfill.py),
-    then mark deletes and reconcile what they loaded.
+    """Extract-load the jobs in parallel (`history`: as history loads, pipeline/backfill.py);
+    as soon as a job's load ends, while the others still load, mark its source's deletes and
+    reconcile what it loaded.
 
     One source failing (a bad export, a source down after its retries, a changed schema, RAW
     not matching it) holds back only that source: the others go on. Returns the jobs whose
     sources loaded and reconciled; the held-back sources and why are in `run_log.held_back`."""
     meltano.prepare(settings)
     started = datetime.now(UTC)
-    futures = {job: extract_load_job.submit(settings, job, history) for job in jobs}
-    runs = []
-    for job, future in futures.items():
-        future.wait()
-        if future.state.is_completed():
-            runs.append(future.result())
+    loads = {extract_load_job.submit(settings, job, history): job for job in jobs}
+    runs, checks = {}, {}
+    for load in as_completed(list(loads)):
+        job = loads[load]
+        load.wait()  # its final state, not the API's view of it
+        if load.state.is_completed():
+            runs[job] = load.result()
+            checks[job] = check_loaded_job.submit(settings, runs[job], started)
         else:
-            run_log.hold_back(meltano.source_of(job), _reason(future.state))
-    sources = [meltano.source_of(run.ran) for run in runs]
-    loaded = warehouse.rows_loaded_since(settings, sources, started)
-    run_log.rows_loaded += sum(loaded.values())
-    for run, source in zip(runs, sources, strict=True):
-        rows = {table: n for table, n in loaded.items() if table.startswith(f"{source}.")}
-        run_log.stage(run.job, run.seconds, sum(rows.values()), **rows)
-    ran = [run.ran for run in runs]
-    mark_deletes(settings, run_log, ran)
-    reconciled = reconcile_raw(settings, run_log, ran)
+            run_log.hold_back(meltano.source_of(job), _reason(load.state))
+    ran = [job for job in jobs if job in checks]  # in the jobs' order, as the run log lists them
+    checked = []
+    for job in ran:
+        checks[job].wait()
+        if not checks[job].state.is_completed():
+            run_log.stage(job, runs[job].seconds)
+            run_log.hold_back(meltano.source_of(job), _reason(checks[job].state))
+            continue
+        check = checks[job].result()
+        checked.append(check)
+        run_log.rows_loaded += sum(check.loaded.values())
+        run_log.stage(job, runs[job].seconds, sum(check.loaded.values()), **check.loaded)
+        if check.held_back is not None:
+            run_log.hold_back(meltano.source_of(job), check.held_back)
+    marked = {table: keys for check in checked for table, keys in check.marked.items()}
+    deletes_seconds = _busy_seconds(check.deletes for check in checked)
+    run_log.stage("mark deletes", deletes_seconds, sum(marked.values()), **marked)
+    rows = {table: n for check in checked for table, n in check.source_rows.items()}
+    run_log.stage("reconcile", _busy_seconds(check.reconcile for check in checked), **rows)
+    reconciled = [check.job for check in checked if check.held_back is None]
     run_log.sources_loaded |= {meltano.source_of(job) for job in reconciled}
     return reconciled
 
@@ -96,35 +112,68 @@ def _reason(state: State) -> str:
     return str(state.message)
 
 
-@task(retries=1, retry_delay_seconds=30, timeout_seconds=900)
-def mark_deletes(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> None:
-    """Rows deleted at the source since the last run: marked deleted in RAW, so this run's
-    models drop them (pipeline/deletes.py)."""
+Interval = tuple[float, float]  # time.monotonic() at its start and at its end
+
+
+def _busy_seconds(intervals: Iterable[Interval]) -> float:
+    """Seconds during which at least one of the steps ran: the jobs' steps may overlap, and
+    begin when each job's load ends."""
+    busy, until = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        busy += max(0.0, end - max(start, until))
+        until = max(until, end)
+    return busy
+
+
+@dataclass(frozen=True)
+class LoadedJobCheck:
+    job: str
+    loaded: dict[str, int]  # `<source>.<table>` -> rows the load inserted or updated
+    marked: dict[str, int]  # `<source>.<table>` -> keys newly marked deleted
+    deletes: Interval
+    source_rows: dict[str, int]  # `<source>.<table>` -> the source's rows it compared
+    reconcile: Interval
+    held_back: str | None  # why RAW does not match the source, or None
+
+
+@task
+def check_loaded_job(
+    settings: Settings, run: extract_load.JobRun, loads_started: datetime
+) -> LoadedJobCheck:
+    """What a job loaded: its rows counted; rows deleted at the source since its last run marked
+    deleted in RAW, so this run's models drop them (pipeline/deletes.py); then RAW reconciled
+    with the source. A source that does not match is held back. One thread per source: locally a
+    RAW file is attached once in a process."""
+    source = meltano.source_of(run.ran)
+    loaded = warehouse.rows_loaded_since(settings, [source], loads_started)
     started = time.monotonic()
-    marked = {
-        f"{meltano.source_of(job)}.{table}": keys
-        for job in jobs
-        for table, keys in deletes.mark_deleted(settings, job).items()
-    }
-    run_log.stage("mark deletes", time.monotonic() - started, sum(marked.values()), **marked)
+    marked = mark_deletes(settings, run.ran)
+    deletes = (started, time.monotonic())
+    results = reconcile_job(settings, run.ran)
+    failures = [result for result in results if not result.ok]
+    return LoadedJobCheck(
+        job=run.job,
+        loaded=loaded,
+        marked={f"{source}.{table}": keys for table, keys in marked.items()},
+        deletes=deletes,
+        source_rows={r.source + "." + r.table: r.source_rows for r in results},
+        reconcile=(deletes[1], time.monotonic()),
+        held_back=(
+            f"ReconciliationError: {reconcile.ReconciliationError(failures)}" if failures else None
+        ),
+    )
+
+
+@task(retries=1, retry_delay_seconds=30, timeout_seconds=900)
+def mark_deletes(settings: Settings, job: str) -> dict[str, int]:
+    """Keys deleted at the source since the job's last run, marked deleted in RAW: table -> keys."""
+    return deletes.mark_deleted(settings, job)
 
 
 @task(timeout_seconds=900)
-def reconcile_raw(settings: Settings, run_log: RunLog, jobs: Sequence[str]) -> list[str]:
-    """Reconcile each job's source; a source that does not match is held back. Returns the
-    jobs that reconciled."""
-    started = time.monotonic()
-    reconciled, rows = [], {}
-    for job, results in reconcile.reconcile_each(settings, jobs).items():
-        failures = [result for result in results if not result.ok]
-        if failures:
-            error = reconcile.ReconciliationError(failures)
-            run_log.hold_back(meltano.source_of(job), f"ReconciliationError: {error}")
-            continue
-        reconciled.append(job)
-        rows |= {r.source + "." + r.table: r.source_rows for r in results}
-    run_log.stage("reconcile", time.monotonic() - started, **rows)
-    return reconciled
+def reconcile_job(settings: Settings, job: str) -> list[reconcile.TableReconciliation]:
+    """The job's tables compared with their source, as of its last run."""
+    return reconcile.reconcile_each(settings, [job])[job]
 
 
 @task(retries=1, retry_delay_seconds=30, timeout_seconds=600)

@@ -13,11 +13,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import duckdb
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import TaskRun
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
@@ -85,6 +88,18 @@ def test_daily_refresh_runs_end_to_end(shop: LocalShop, webhook: WebhookReceiver
     assert freshness["postgres.orders"] == freshness["stripe.charges"] == "pass"
     assert "postgres.countries" not in freshness  # reference data: no limits
     assert webhook.payloads == []
+    # A source is checked (deletes, reconcile) as soon as its own load ends, not after all loads.
+    runs = asyncio.run(_task_runs(state.state_details.flow_run_id))
+    loads_ended = max(r.end_time for r in runs if r.name.startswith("extract_load_job"))
+    first_check = min(r.start_time for r in runs if r.name.startswith("check_loaded_job"))
+    assert first_check < loads_ended
+
+
+async def _task_runs(flow_run_id: UUID) -> list[TaskRun]:
+    async with get_client() as client:
+        return await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
 
 
 def test_realtime_orders_moves_only_orders(shop: LocalShop, webhook: WebhookReceiver) -> None:
