@@ -1,17 +1,20 @@
 """Scenario ingest-limit: the Singer path's rows/s against the machine's limit, same run.
 
 The Singer side is the month scenario's full load (each job into an empty RAW file, wall time
-including Meltano's start and discovery, the three jobs in parallel). The limit is DuckDB
-copying the same rows itself, right after: its postgres extension for the shop and for the
-Stripe sandbox's storage, read_csv for the marketing exports.
+including Meltano's start and discovery, the three jobs in parallel), and el-postgres' full load
+once more, alone on the machine as DuckDB's copy is (in the month it shares the two cores with
+tap-stripe). The limit is DuckDB copying the same rows itself, right after: its postgres
+extension for the shop and for the Stripe sandbox's storage, read_csv for the marketing exports.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
+from datetime import UTC, datetime
 
 from bench.checks import BenchCheckError
-from pipeline import catalog
+from pipeline import backfill, catalog, extract_load, meltano, warehouse
 from sandbox import inspect
 from sandbox.config import LocalShop
 
@@ -36,6 +39,21 @@ def _duckdb_copy(settings: LocalShop, sources: dict[str, str]) -> tuple[int, flo
     conn.close()
     target.unlink()
     return rows, seconds
+
+
+def _singer_alone(settings: LocalShop, job: str) -> tuple[int, float]:
+    """The job's full load once more, alone, into the empty RAW of a home of its own (the same
+    sources): (rows, seconds)."""
+    home = settings.home / "ingest-alone"
+    alone = settings.platform(extra={"SHOP_HOME": str(home)})
+    meltano.prepare(alone)
+    started = datetime.now(UTC)
+    try:
+        run = extract_load.run_job(alone, job, backfill.BACKFILL_TIMEOUT_S)
+        loaded = warehouse.rows_loaded_since(alone, [meltano.source_of(job)], started)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return sum(loaded.values()), run.seconds
 
 
 def measure(settings: LocalShop, month_stages: dict[str, dict]) -> dict[str, object]:
@@ -65,4 +83,13 @@ def measure(settings: LocalShop, month_stages: dict[str, dict]) -> dict[str, obj
             "duckdb_rows_per_s": limit_rate,
             "ratio": round(singer["rows_per_s"] / limit_rate, 4),
         }
+    (rows, seconds) = _singer_alone(settings, "el-postgres")
+    postgres = sources["el-postgres"]
+    if rows != postgres["rows"]:
+        raise BenchCheckError(
+            f"el-postgres alone moved {rows} rows, the month's load {postgres['rows']}"
+        )
+    postgres["singer_alone_seconds"] = round(seconds, 2)
+    postgres["singer_alone_rows_per_s"] = round(rows / seconds)
+    postgres["ratio_alone"] = round(rows / seconds / postgres["duckdb_rows_per_s"], 4)
     return {"ok": True, "target_ratio": TARGET, "sources": sources}

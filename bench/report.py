@@ -38,6 +38,11 @@ def _stage_table(result: dict, ratios: dict | None = None) -> list[str]:
             f"{_number(result['peak_rss_mb'])} MB (the bench and its child processes; PostgreSQL "
             "not counted)."
         )
+    if "flow_seconds" in result:
+        lines.append(
+            f"The flow run itself: {_number(result['flow_seconds'])} s (its stages overlap: a "
+            "source is checked while the others still load)."
+        )
     return lines
 
 
@@ -145,6 +150,14 @@ def markdown(report: dict) -> str:
                     _number(source["duckdb_rows_per_s"]),
                     f"{source['ratio']:.2%}",
                 )
+            )
+        alone = limit["sources"]["el-postgres"].get("ratio_alone")
+        if alone is not None:
+            postgres = limit["sources"]["el-postgres"]
+            lines.append(
+                f"\nel-postgres alone on the machine, as DuckDB's copy is: "
+                f"{_number(postgres['singer_alone_seconds'])} s, "
+                f"{_number(postgres['singer_alone_rows_per_s'])} rows/s, {alone:.2%} of DuckDB's."
             )
         lines.append("")
     realtime = scenarios.get("realtime-lag")

@@ -59,5 +59,6 @@ def test_tiny_bench_writes_a_complete_report(tmp_path: Path) -> None:
     assert {query["name"] for query in compared} >= {"daily_revenue", "freshness"}
     assert all(query["source_ms_median"] > 0 for query in compared)
 
-    assert scenarios["ingest-limit"]["sources"]["el-postgres"]["ratio"] > 0
+    postgres = scenarios["ingest-limit"]["sources"]["el-postgres"]
+    assert postgres["ratio"] > 0 and postgres["ratio_alone"] > 0
     assert "## year-queries" in json_file.with_suffix(".md").read_text()
