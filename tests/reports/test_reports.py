@@ -70,14 +70,28 @@ EXPOSURES = {
 }
 
 
+def query_one(warehouse: Path, query: str) -> tuple:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.sql(query).fetchone()
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """A copy of the site whose marts gained a day, put into it by refresh_site_data (no build)."""
+
+    build: ReportBuild
+    warehouse: Path
+    manifest_before: dict  # the copy's data/manifest.json before the refresh
+
+
 @dataclass(frozen=True)
 class Site:
     build: ReportBuild
     warehouse: Path
+    refreshed: Refreshed
 
     def sql(self, query: str) -> tuple:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            return con.sql(query).fetchone()
+        return query_one(self.warehouse, query)
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +132,30 @@ def site(shop_home: LocalShop) -> Site:
     RunLog(run_id="run-failed", flow="realtime_orders", environment="dev").write(
         settings, "failed", "SourcesHeldBackError: x"
     )
-    build = build_site(settings, output_dir=shop.home / "site", build_timeout=900)
-    return Site(build=build, warehouse=shop.warehouse_dir / "analytics.duckdb")
+    warehouse = shop.warehouse_dir / "analytics.duckdb"
+    # A data-only refresh renders with the compiled site the last build left in reports/: it runs
+    # in the same hold on the project as the build, before another module's build replaces it.
+    with reports.report_project(settings):
+        build = build_site.__wrapped__(  # type: ignore[attr-defined]
+            settings, output_dir=shop.home / "site", build_timeout=900
+        )
+        refreshed = refresh_a_copy(build, warehouse, shop.home / "refreshed")
+    return Site(build=build, warehouse=warehouse, refreshed=refreshed)
+
+
+def refresh_a_copy(build: ReportBuild, warehouse: Path, home: Path) -> Refreshed:
+    """A copy of the built site (hard links) given the marts plus a day, marketing held back."""
+    published = home / "site"
+    shutil.copytree(build.output_dir, published, copy_function=os.link)
+    (home / "warehouse").mkdir(parents=True)
+    marts = Path(shutil.copy(warehouse, home / "warehouse" / "analytics.duckdb"))
+    add_a_day(marts)
+    hold_back_marketing(marts)
+    manifest_before = json.loads((published / "data" / "manifest.json").read_text())
+    refresh = reports.refresh_site_data.__wrapped__(  # type: ignore[attr-defined]
+        platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}), site_dir=published
+    )
+    return Refreshed(build=refresh, warehouse=marts, manifest_before=manifest_before)
 
 
 HOURS_6 = timedelta(hours=6)
@@ -240,59 +276,42 @@ def prerendered_figure(site: Site, page: str, name: str) -> str:
 
 
 def test_new_data_reaches_the_pages_without_a_build(
-    site: Site, browser: Chromium, tmp_path: Path
+    site: Site, served: str, browser: Chromium
 ) -> None:
-    """The marts gain a day; refresh_site_data (no build) puts it into a published site, and the
-    browser shows the new figures. First in the module: right after the site's build, before
-    another module's build replaces the compiled site the refresh renders with."""
-    published = tmp_path / "site"
-    shutil.copytree(site.build.output_dir, published, copy_function=os.link)
-    home = tmp_path / "home"
-    (home / "warehouse").mkdir(parents=True)
-    warehouse = shutil.copy(site.warehouse, home / "warehouse" / "analytics.duckdb")
-    add_a_day(warehouse)
-    hold_back_marketing(warehouse)
-    site_home = platform.load("dev", {**os.environ, "SHOP_HOME": str(site.warehouse.parent.parent)})
-    # The refresh renders with the compiled site of the last build in reports/: the test holds the
-    # project, and builds the site again when another module's build ran since this module's.
-    with reports.report_project(site_home):
-        if not reports.compiled_here(published):
-            shutil.rmtree(published)
-            build_site.__wrapped__(site_home, output_dir=published)  # type: ignore[attr-defined]
-        old_manifest = json.loads((published / "data" / "manifest.json").read_text())
-        banner = "document.querySelector('[data-figure=held-back]')?.innerText ?? ''"
-        with serve(published) as url:
-            before = shown_figure(browser, url + "/", "mtd-net-revenue")
-            assert browser.evaluate(banner) == ""
-            refresh = reports.refresh_site_data.__wrapped__(  # type: ignore[attr-defined]
-                platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}), site_dir=published
-            )
-            print(refresh.describe(), f"(the build: {site.build.describe()})")
-            refreshed = Site(build=refresh, warehouse=warehouse)
-            (expected, today) = refreshed.sql(MONTH_TO_DATE_NET_REVENUE)
-            after = shown_figure(browser, url + "/", "mtd-net-revenue")
-            assert after != before
-            assert today.strftime("%B %Y") in after
-            assert figure(after.split(" is ")[1]) == pytest.approx(float(expected), abs=0.005)
-            (newest,) = refreshed.sql("select max(placed_at) from marts.fct_orders")
-            as_of = shown_figure(browser, url + "/real-time/", "as-of-time")
-            assert as_of == f"Data as of {newest:%H:%M} UTC"
-            # The pages say what is held back, since when and why.
-            browser.open(url + "/marketing/")
-            held_back = " ".join(browser.evaluate(banner).split())
-            assert held_back == (
-                "The marketing data is held back since 06:00 UTC on 2 January 2031: the "
-                "latest runs could not load it, so what is built from it "
-                "(fct_marketing_performance) shows the last good load. "
-                f"Why: {HELD_BACK_REASON}"
-            )
-    assert refresh.data_only and refresh.pages == PAGES
+    """The marts gained a day; refresh_site_data (no build) put it into a published copy of the
+    site (the fixture, right after the build), and the browser shows the new figures."""
+    refreshed = site.refreshed
+    banner = "document.querySelector('[data-figure=held-back]')?.innerText ?? ''"
+    before = shown_figure(browser, served + "/", "mtd-net-revenue")
+    browser.open(served + "/marketing/")
+    assert browser.evaluate(banner) == ""
+    print(refreshed.build.describe(), f"(the build: {site.build.describe()})")
+    with serve(refreshed.build.output_dir) as url:
+        (expected, today) = query_one(refreshed.warehouse, MONTH_TO_DATE_NET_REVENUE)
+        after = shown_figure(browser, url + "/", "mtd-net-revenue")
+        assert after != before
+        assert today.strftime("%B %Y") in after
+        assert figure(after.split(" is ")[1]) == pytest.approx(float(expected), abs=0.005)
+        (newest,) = query_one(refreshed.warehouse, "select max(placed_at) from marts.fct_orders")
+        as_of = shown_figure(browser, url + "/real-time/", "as-of-time")
+        assert as_of == f"Data as of {newest:%H:%M} UTC"
+        # The pages say what is held back, since when and why.
+        browser.open(url + "/marketing/")
+        held_back = " ".join(browser.evaluate(banner).split())
+        assert held_back == (
+            "The marketing data is held back since 06:00 UTC on 2 January 2031: the "
+            "latest runs could not load it, so what is built from it "
+            "(fct_marketing_performance) shows the last good load. "
+            f"Why: {HELD_BACK_REASON}"
+        )
+    assert refreshed.build.data_only and refreshed.build.pages == PAGES
     # The site of the build, whose files the copy shared (hard links), is as it was.
     assert prerendered_figure(site, "/", "mtd-net-revenue") == before
     # A page that read the previous manifest a moment before the swap still finds its files.
-    for urls in old_manifest["renderedFiles"].values():
+    for urls in refreshed.manifest_before["renderedFiles"].values():
         for url in urls:
-            assert (published / Path(url).relative_to("static")).is_file(), url
+            path = refreshed.build.output_dir / Path(url).relative_to("static")
+            assert path.is_file(), url
 
 
 def test_site_builds_offline_with_every_page(site: Site) -> None:
