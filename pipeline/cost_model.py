@@ -61,10 +61,21 @@ CLOUD_SERVICES_BILLED_SHARE = 0.10
 STORAGE_TB = 0.1
 # Which flow each benchmark scenario measured (prefect.yaml's entrypoints).
 SCENARIO_OF_FLOW = {"daily_refresh": "day", "realtime_orders": "realtime-lag"}
-# A real-time stage does the same work as a daily one, on fewer rows.
-SAME_WORK_AS = {"el-orders-realtime": "el-postgres", "dbt build": "dbt"}
+# Stages that do the same work as another, whose month and day scale them: the real-time load
+# the shop's, mark deletes (key ranges of both sides, as reconcile compares) reconcile's; the run
+# log's names for what the bench's month calls dbt and reports.
+SAME_WORK_AS = {
+    "el-orders-realtime": "el-postgres",
+    "dbt build": "dbt",
+    "report build": "reports",
+    "mark deletes": "reconcile",
+}
+# Stages whose work does not grow with the rows a run loads: the newest change per table, dbt's
+# catalog, one window of orders.
+UNSCALED_STAGES = ("source freshness", "dbt docs", "revenue watch")
 REPORT_STAGES = ("reports", "report build")
-TRANSFORM_STAGES = ("reconcile", "dbt", "dbt build")
+# dbt and the platform's own queries: the transform warehouse (settings.on_workload).
+TRANSFORM_STAGES = ("reconcile", "mark deletes", "dbt", "dbt build", *UNSCALED_STAGES)
 # Stages that do not run in Snowflake: the shop itself (its generator stands in for real orders).
 SOURCE_SIDE_STAGES = ("generate", "simulate shop", "raw-by-duckdb")
 
@@ -310,20 +321,29 @@ def scale_stage(stage: str, stages: dict, bench: dict, bench_path: Path, factor:
     (its own for an extract-load, the run's loaded rows otherwise) at the marginal seconds per
     row of the same work in the bench (month against day, at the bench's scale)."""
     measured = float(stages[stage]["seconds"])
-    if factor == 1:
+    if factor == 1 or stage in UNSCALED_STAGES:
         return measured
     work = SAME_WORK_AS.get(stage, stage)
-    month, day = _stages(bench, "month", bench_path), _stages(bench, "day", bench_path)
-    if work not in month or work not in day:
+    month_stages = _stages(bench, "month", bench_path)
+    day_stages = _stages(bench, "day", bench_path)
+    month, day = _doing(month_stages, work), _doing(day_stages, work)
+    if month is None or day is None:
         raise CostModelError(f"{bench_path}: no {work!r} in both month and day to scale {stage}")
     if work.startswith("el-"):
         extra_rows = (factor - 1) * float(stages[stage].get("rows", 0))
-        span = float(month[work]["rows"]) - float(day[work]["rows"])
+        span = float(month["rows"]) - float(day["rows"])
     else:
         extra_rows = (factor - 1) * _rows_loaded(stages)
-        span = _rows_loaded(month) - _rows_loaded(day)
-    marginal = max(0.0, float(month[work]["seconds"]) - float(day[work]["seconds"])) / span
+        span = _rows_loaded(month_stages) - _rows_loaded(day_stages)
+    marginal = max(0.0, float(month["seconds"]) - float(day["seconds"])) / span
     return measured + extra_rows * marginal
+
+
+def _doing(stages: dict, work: str) -> dict | None:
+    """The scenario's stage doing `work`: the stage of that name, else one of the same work."""
+    if work in stages:
+        return stages[work]
+    return next((s for name, s in stages.items() if SAME_WORK_AS.get(name) == work), None)
 
 
 def active_seconds(

@@ -144,6 +144,34 @@ def test_stages_scale_by_their_extra_rows() -> None:
     assert scale("dbt build", stages, bench, FIXTURE, 1) == 10
 
 
+def test_the_flows_stage_names_have_their_warehouse_and_scale(tmp_path: Path) -> None:
+    """Results whose day is a daily_refresh run (the run log's stage names, with mark deletes,
+    source freshness and the docs) and whose real-time run has mark deletes and the revenue
+    watch: each stage bills on its workload's warehouse, scaled like the work it does."""
+    bench = json.loads(FIXTURE.read_text())
+    day = bench["scenarios"]["day"]["stages"]
+    day["dbt build"] = day.pop("dbt")
+    day["report build"] = day.pop("reports")
+    day |= {"mark deletes": {"seconds": 1.0}, "source freshness": {"seconds": 2.0},
+            "dbt docs": {"seconds": 3.0}}  # fmt: skip
+    realtime = bench["scenarios"]["realtime-lag"]["stages"]
+    realtime |= {"mark deletes": {"seconds": 1.5}, "revenue watch": {"seconds": 0.5}}
+    results = tmp_path / "bench.json"
+    results.write_text(json.dumps(bench))
+    _summary, rows, _monitors = cost_model.run(results, output_dir=tmp_path / "out")
+    by_key = {(row.workload.split()[0], row.warehouse): row for row in rows}
+    # reconcile 4 + mark deletes 1 + freshness 2 + dbt 26 + docs 3; the loads as before (30 s).
+    assert by_key["day", "TRANSFORMING_WH"].active_seconds_per_run == 36
+    assert by_key["day", "LOADING_WH"].active_seconds_per_run == 30
+    assert by_key["realtime-lag", "REALTIME_WH"].active_seconds_per_run == 28
+    # x5: mark deletes at reconcile's marginal (5 - 4 s over 136,386 rows), dbt build at dbt's
+    # (the month's "dbt" against the day's "dbt build"); the docs as measured.
+    scale = cost_model.scale_stage
+    assert scale("mark deletes", day, bench, results, 5) == pytest.approx(1 + 4 * 4014 / 136_386)
+    assert scale("dbt build", day, bench, results, 5) == pytest.approx(26 + 4 * 4014 * 14 / 136_386)
+    assert scale("dbt docs", day, bench, results, 5) == 3
+
+
 def test_the_cost_page_reads_the_output(tmp_path: Path) -> None:
     """The page's source queries, as the DuckDB connector runs them: statements before the last
     one may fail (no CSV yet) and are ignored; paths are relative to reports/."""
