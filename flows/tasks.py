@@ -136,7 +136,9 @@ class LoadedJobCheck:
     held_back: str | None  # why RAW does not match the source, or None
 
 
-@task
+# Retried once: the sources or the warehouse may be busy; marking deletes again and comparing
+# again are harmless. No timeout: it runs in a worker thread, which Prefect cannot interrupt.
+@task(retries=1, retry_delay_seconds=30)
 def check_loaded_job(
     settings: Settings, run: extract_load.JobRun, loads_started: datetime
 ) -> LoadedJobCheck:
@@ -147,33 +149,21 @@ def check_loaded_job(
     source = meltano.source_of(run.ran)
     loaded = warehouse.rows_loaded_since(settings, [source], loads_started)
     started = time.monotonic()
-    marked = mark_deletes(settings, run.ran)
-    deletes = (started, time.monotonic())
-    results = reconcile_job(settings, run.ran)
+    marked = deletes.mark_deleted(settings, run.ran)
+    deletes_ended = time.monotonic()
+    results = reconcile.reconcile_each(settings, [run.ran])[run.ran]
     failures = [result for result in results if not result.ok]
     return LoadedJobCheck(
         job=run.job,
         loaded=loaded,
         marked={f"{source}.{table}": keys for table, keys in marked.items()},
-        deletes=deletes,
+        deletes=(started, deletes_ended),
         source_rows={r.source + "." + r.table: r.source_rows for r in results},
-        reconcile=(deletes[1], time.monotonic()),
+        reconcile=(deletes_ended, time.monotonic()),
         held_back=(
             f"ReconciliationError: {reconcile.ReconciliationError(failures)}" if failures else None
         ),
     )
-
-
-@task(retries=1, retry_delay_seconds=30, timeout_seconds=900)
-def mark_deletes(settings: Settings, job: str) -> dict[str, int]:
-    """Keys deleted at the source since the job's last run, marked deleted in RAW: table -> keys."""
-    return deletes.mark_deleted(settings, job)
-
-
-@task(timeout_seconds=900)
-def reconcile_job(settings: Settings, job: str) -> list[reconcile.TableReconciliation]:
-    """The job's tables compared with their source, as of its last run."""
-    return reconcile.reconcile_each(settings, [job])[job]
 
 
 @task(retries=1, retry_delay_seconds=30, timeout_seconds=600)
