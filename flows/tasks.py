@@ -1,7 +1,8 @@
 """The steps of the platform's flows, as Prefect tasks over the pipeline glue.
 
 Steps that talk to the outside world (sources, Stripe, the warehouse) retry with backoff;
-every step has a timeout. Each step adds what it did to the run log.
+every step has a timeout, its own or, in a worker thread (which Prefect cannot interrupt), its
+process's and the flow's. Each step adds what it did to the run log.
 """
 
 from __future__ import annotations

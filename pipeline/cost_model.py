@@ -63,11 +63,10 @@ STORAGE_TB = 0.1
 SCENARIO_OF_FLOW = {"daily_refresh": "day", "realtime_orders": "realtime-lag"}
 # Stages that do the same work as another, whose month and day scale them: the real-time load
 # the shop's, mark deletes (key ranges of both sides, as reconcile compares) reconcile's; the run
-# log's names for what the bench's month calls dbt and reports.
+# log's name for what the bench's month calls dbt. (The report stages bill the site's queries.)
 SAME_WORK_AS = {
     "el-orders-realtime": "el-postgres",
     "dbt build": "dbt",
-    "report build": "reports",
     "mark deletes": "reconcile",
 }
 # Stages whose work does not grow with the rows a run loads: the newest change per table, dbt's

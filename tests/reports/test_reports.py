@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import html.parser
 import http.server
 import json
@@ -82,6 +83,7 @@ class Refreshed:
     build: ReportBuild
     warehouse: Path
     manifest_before: dict  # the copy's data/manifest.json before the refresh
+    built_files: dict[str, str]  # the built site's files and their digests, before the refresh
 
 
 @dataclass(frozen=True)
@@ -152,10 +154,19 @@ def refresh_a_copy(build: ReportBuild, warehouse: Path, home: Path) -> Refreshed
     add_a_day(marts)
     hold_back_marketing(marts)
     manifest_before = json.loads((published / "data" / "manifest.json").read_text())
+    built_files = file_digests(build.output_dir)
     refresh = reports.refresh_site_data.__wrapped__(  # type: ignore[attr-defined]
         platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}), site_dir=published
     )
-    return Refreshed(build=refresh, warehouse=marts, manifest_before=manifest_before)
+    return Refreshed(refresh, marts, manifest_before, built_files)
+
+
+def file_digests(directory: Path) -> dict[str, str]:
+    return {
+        path.relative_to(directory).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
 
 
 HOURS_6 = timedelta(hours=6)
@@ -307,6 +318,7 @@ def test_new_data_reaches_the_pages_without_a_build(
     assert refreshed.build.data_only and refreshed.build.pages == PAGES
     # The site of the build, whose files the copy shared (hard links), is as it was.
     assert prerendered_figure(site, "/", "mtd-net-revenue") == before
+    assert file_digests(site.build.output_dir) == refreshed.built_files
     # A page that read the previous manifest a moment before the swap still finds its files.
     for urls in refreshed.manifest_before["renderedFiles"].values():
         for url in urls:
