@@ -3,7 +3,7 @@
 It moves only new and changed orders (with their items, payments, status history and
 customers: what its Meltano job selects) under a bookmark of its own, rebuilds only the models
 the page reads, watches the shop's revenue against its normal band (an alert when checkout or
-payments stop), and refreshes the site. In production every step runs on one warehouse
+payments stop), and refreshes its page of the site. In production every step runs on one warehouse
 (terraform/platform.yaml, workloads), suspended when the run is done: a run pays one resume.
 A run that finds nothing new at the source (and no new window for the watch) stops before
 touching the warehouse.
@@ -27,6 +27,9 @@ FLOW = "realtime_orders"
 # The page's model and what it reads, and the normal band of orders the revenue watch compares
 # the last window with.
 REALTIME_MODELS = ["+fct_orders", "expected_order_bands"]
+# The page the run keeps near the shop: its data alone is refreshed (the other pages' marts are
+# the daily run's).
+REALTIME_PAGES = ["/real-time"]
 # Not the tests of the staging and intermediate models: a test of a view computes the view over
 # the whole history again (at the seed's scale, 18 of this build's 28 s, growing with the
 # history). The daily build runs them; this one runs the tests of the marts the page reads.
@@ -68,7 +71,7 @@ def realtime_orders(
                 tasks.watch_revenue(settings, run_log, read_up_to)
             if build_reports:
                 run_log.write(settings, "running")
-                tasks.build_report_site(settings, run_log)
+                tasks.build_report_site(settings, run_log, REALTIME_PAGES)
         source_changes.write_mark(
             settings,
             FLOW,

@@ -234,11 +234,13 @@ def watch_revenue(settings: Settings, run_log: RunLog, read_up_to: datetime) -> 
 
 
 @task(retries=1, retry_delay_seconds=10, timeout_seconds=1200)
-def build_report_site(settings: Settings, run_log: RunLog) -> reports.ReportBuild:
-    """The site's data refreshed in place when only data changed; built again when its pages,
-    queries or the project did (or it was never built here)."""
+def build_report_site(
+    settings: Settings, run_log: RunLog, pages: Sequence[str] = ()
+) -> reports.ReportBuild:
+    """The site's data refreshed in place when only data changed (only `pages`' when given);
+    built again when its pages, queries or the project did (or it was never built here)."""
     try:
-        build = reports.refresh_site_data(settings, site_dir=settings.site_dir)
+        build = reports.refresh_site_data(settings, site_dir=settings.site_dir, pages=pages)
     except reports.FullBuildNeeded:
         build = reports.build_site(settings, output_dir=settings.site_dir)
     run_log.stage("report build", build.seconds, summary=build.describe())

@@ -5,7 +5,8 @@ Every step runs with a time limit: offline, an unpatched Evidence hangs instead 
 (reports/scripts/patch-evidence.mjs explains why and fixes it).
 
 When only the data changed, `refresh_site_data` puts it into the published site without compiling
-the site again (`npm run sources`, `npm run render-pages`).
+the site again (`npm run sources`, `npm run render-pages`): every page, or only some (the
+real-time run's page) with the source queries they read.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -44,6 +46,7 @@ SITE_INPUTS = (
     "partials",
     "sources",
     "scripts/patch-evidence.mjs",
+    "svelte.config.js",
     "evidence.config.yaml",
     "package.json",
     "package-lock.json",
@@ -93,12 +96,13 @@ def report_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def _run_step(script: str, env: dict[str, str], timeout: float, log_file: Path) -> float:
+def _run_step(
+    script: str, env: dict[str, str], timeout: float, log_file: Path, args: Sequence[str] = ()
+) -> float:
     started = time.monotonic()
+    command = ["npm", "run", script, *(["--", *args] if args else [])]
     try:
-        code = processes.run(
-            ["npm", "run", script], log_file, env, REPORTS_DIR, timeout, f"`npm run {script}`"
-        )
+        code = processes.run(command, log_file, env, REPORTS_DIR, timeout, f"`npm run {script}`")
     except processes.ToolTimeoutError as error:
         raise ReportBuildError(str(error)) from None
     if code != 0:
@@ -223,6 +227,27 @@ def source_queries(source: str, warehouse: str) -> dict[str, Path]:
     return dict(sorted({**shared, **own}.items()))
 
 
+_PARTIAL = re.compile(r'\{@partial\s+"([^"]+)"\s*\}')
+
+
+def page_queries(page: str, warehouse: str) -> list[str]:
+    """The source queries (`<source>.<query>`) a page reads, its partials' included: `page` is
+    its route, `/real-time` for pages/real-time.md, `/` for pages/index.md."""
+    markdown = REPORTS_DIR / "pages" / f"{page.strip('/') or 'index'}.md"
+    if not markdown.is_file():
+        raise ReportBuildError(f"no page {page}: {markdown} does not exist")
+    text = markdown.read_text()
+    text += "".join(
+        (REPORTS_DIR / "partials" / name).read_text() for name in _PARTIAL.findall(text)
+    )
+    read = []
+    for source in sorted(path.name for path in (REPORTS_DIR / "sources").iterdir()):
+        for query in source_queries(source, warehouse):
+            if re.search(rf"\b{source}\.{query}\b", text):
+                read.append(f"{source}.{query}")
+    return read
+
+
 def site_inputs_digest() -> str:
     """A digest of what the site is compiled from: pages, partials, source queries, the project."""
     lines = []
@@ -245,6 +270,7 @@ def compiled_here(site_dir: Path) -> bool:
 def refresh_site_data(
     settings: Settings,
     site_dir: Path | None = None,
+    pages: Sequence[str] = (),
     sources_timeout: float = SOURCES_TIMEOUT_S,
     render_timeout: float = RENDER_TIMEOUT_S,
 ) -> ReportBuild:
@@ -256,6 +282,9 @@ def refresh_site_data(
     and swaps the pages, their query results and the data into `site_dir` (reports/build by
     default) in one rename: a reader gets the whole old site or the whole new one. It shares
     reports/.evidence with build_site: never run the two at once.
+
+    `pages` (routes, e.g. `/real-time`): only those pages and the source queries they read are
+    refreshed; every other page and data file stays as it was.
 
     Raises FullBuildNeeded when only a build will do: the site has no record of its inputs, the
     pages, source queries or project changed since (SITE_INPUTS), or another build ran since
@@ -269,16 +298,21 @@ def refresh_site_data(
     if not compiled_here(site_dir):
         raise FullBuildNeeded(f"{TEMPLATE_DIR} holds another build than {site_dir}")
     env = report_environment(settings)
+    queries = sorted({q for page in pages for q in page_queries(page, settings.evidence_warehouse)})
+    only = ["--sources", ",".join(sorted({q.split(".")[0] for q in queries})),
+            "--queries", ",".join(queries)] if pages else []  # fmt: skip
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     sources_seconds = _run_step(
-        "sources", env, sources_timeout, settings.log_dir / "reports-sources.log"
+        "sources", env, sources_timeout, settings.log_dir / "reports-sources.log", only
     )
     if recorded.read_text().strip() != site_inputs_digest():
         raise FullBuildNeeded(f"pages, source queries or project changed since {site_dir}'s build")
+    if pages:
+        env["SHOP_RENDER_ONLY"] = ",".join(pages)
     render_seconds = _run_step(
         "render-pages", env, render_timeout, settings.log_dir / "reports-render.log"
     )
-    _publish_rendered(site_dir)
+    _publish_rendered(site_dir, queries if pages else None)
     return ReportBuild(
         seconds=time.monotonic() - started,
         sources_seconds=sources_seconds,
@@ -290,27 +324,37 @@ def refresh_site_data(
     )
 
 
-def _publish_rendered(site_dir: Path) -> None:
-    """The site with the pages rendered again and the new data, swapped in at once."""
+def _publish_rendered(site_dir: Path, queries: Sequence[str] | None) -> None:
+    """The site with the pages rendered again and the new data, swapped in at once: all of it,
+    or (`queries`: some pages were rendered) those pages and queries over the site as it was."""
     rendered = TEMPLATE_DIR / ".svelte-kit" / "output" / "prerendered"
     new = site_dir.with_name(f".{site_dir.name}-refresh")
     shutil.rmtree(new, ignore_errors=True)
+
+    def not_copied(folder: str, _: list[str]) -> set[str]:
+        # Files named by their content (data, query results) are not copied: the ones the
+        # published site reads now are linked in by _keep_previous_data, so none piles up.
+        if Path(folder) == site_dir:
+            return {"data"} if queries is not None else {"api", "data"}
+        return {"prerendered_queries"} if Path(folder) == site_dir / "api" else set()
+
     try:
         # Hard links: the compiled app (~90 MB) stays as it is; files that change are replaced
         # below, never written through.
-        shutil.copytree(
-            site_dir,
-            new,
-            copy_function=os.link,
-            ignore=lambda folder, _: {"api", "data"} if Path(folder) == site_dir else set(),
-        )
+        shutil.copytree(site_dir, new, copy_function=os.link, ignore=not_copied)
         for tree in (rendered / "pages", rendered / "dependencies"):
             for file in (f for f in tree.rglob("*") if f.is_file()):
                 target = new / file.relative_to(tree)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.unlink(missing_ok=True)
                 shutil.copyfile(file, target)
-        _publish_data(TEMPLATE_DIR / "static" / "data", new / "data")
+        if queries is None:
+            _publish_data(TEMPLATE_DIR / "static" / "data", new / "data")
+        else:
+            published_manifest = site_dir / "data" / "manifest.json"
+            _publish_queries(
+                TEMPLATE_DIR / "static" / "data", published_manifest, new / "data", queries
+            )
         _keep_previous_data(site_dir, new)
         _exchange(new, site_dir)
     finally:
@@ -326,11 +370,42 @@ def _publish_data(static_data: Path, target: Path) -> None:
     for urls in manifest["renderedFiles"].values():
         for i, url in enumerate(urls):  # static/data/<source>/<query>/<query>.parquet
             file = target / PurePosixPath(url).relative_to("static/data")
-            digest = hashlib.md5(file.read_bytes(), usedforsecurity=False).hexdigest()
-            (file.parent / digest).mkdir()
-            file.rename(file.parent / digest / file.name)
-            urls[i] = str(PurePosixPath(url).parent / digest / file.name)
+            urls[i] = _under_its_digest(file, file, url)
     (target / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _publish_queries(
+    static_data: Path, published_manifest: Path, target: Path, queries: Sequence[str]
+) -> None:
+    """A data folder with those queries' new files (`<source>.<query>`) and the published
+    manifest pointing at them; the other queries' files are the published ones, which
+    _keep_previous_data links in."""
+    manifest = json.loads(published_manifest.read_text())
+    for name in queries:
+        source, query = name.split(".")
+        url = f"static/data/{source}/{query}/{query}.parquet"
+        urls = manifest["renderedFiles"].setdefault(source, [])
+        published = [i for i, u in enumerate(urls) if PurePosixPath(u).parts[3] == query]
+        new_url = _under_its_digest(static_data / source / query / f"{query}.parquet",
+                                    target / source / query / f"{query}.parquet", url)  # fmt: skip
+        if published:
+            urls[published[0]] = new_url
+        else:
+            urls.append(new_url)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _under_its_digest(file: Path, target: Path, url: str) -> str:
+    """`file` moved (copied, when it is not `target`) to <target's folder>/<MD5>/<name>; its URL."""
+    digest = hashlib.md5(file.read_bytes(), usedforsecurity=False).hexdigest()
+    destination = target.parent / digest / target.name
+    destination.parent.mkdir(parents=True)
+    if file == target:
+        file.rename(destination)
+    else:
+        shutil.copyfile(file, destination)
+    return str(PurePosixPath(url).parent / digest / target.name)
 
 
 def _keep_previous_data(site_dir: Path, new: Path) -> None:

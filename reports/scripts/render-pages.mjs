@@ -10,7 +10,9 @@
 // on a page. Of a build (~60 s), most is compiling the pages (vite); rendering them is ~10 s. This
 // runs SvelteKit's two post-build steps on the compiled server that `evidence build` left in
 // .evidence/template/.svelte-kit/output, as its Vite plugin does: analyse (which routes
-// prerender), then prerender (into .svelte-kit/output/prerendered/{pages,dependencies}).
+// prerender), then prerender (into .svelte-kit/output/prerendered/{pages,dependencies}). With
+// SHOP_RENDER_ONLY (route ids, e.g. /real-time) it renders those pages alone: the real-time run
+// refreshes its own page.
 //
 // These are SvelteKit's internal modules: it refuses to run (exit 1) unless SvelteKit is the
 // version this was written for. After an upgrade, re-read `prerender` and `analyse` in
@@ -47,13 +49,24 @@ const { default: prerender } = await kit('core/postbuild/prerender.js');
 
 const config = await load_config();
 const env = { ...process.env };
-const metadata = await analyse({
-	manifest_path: MANIFEST,
-	manifest_data: create_manifest_data({ config }),
-	server_manifest: JSON.parse(readFileSync(join(OUTPUT, 'server', '.vite', 'manifest.json'), 'utf8')),
-	tracked_features: {},
-	env
-});
+const manifest_data = create_manifest_data({ config });
+// SHOP_RENDER_ONLY=/real-time,...: those pages alone. svelte.config.js turns the crawl off, and
+// the analysis of every route (~4 s) is not needed: the build prerendered every page.
+const only = process.env.SHOP_RENDER_ONLY?.split(',');
+const unknown = only?.filter((id) => !manifest_data.routes.some((route) => route.id === id)) ?? [];
+if (unknown.length) {
+	console.error(`SHOP_RENDER_ONLY: no page ${unknown.join(', ')} in the compiled site`);
+	process.exit(1);
+}
+const metadata = only
+	? { nodes: [], routes: new Map(only.map((id) => [id, { prerender: true }])) }
+	: await analyse({
+			manifest_path: MANIFEST,
+			manifest_data,
+			server_manifest: JSON.parse(readFileSync(join(OUTPUT, 'server', '.vite', 'manifest.json'), 'utf8')),
+			tracked_features: {},
+			env
+		});
 rmSync(join(OUTPUT, 'prerendered'), { recursive: true, force: true });
 const { prerendered } = await prerender({ out: OUTPUT, manifest_path: MANIFEST, metadata, verbose: false, env });
 console.log(`rendered ${prerendered.pages.size} pages into ${join(OUTPUT, 'prerendered')}`);

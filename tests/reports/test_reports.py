@@ -19,7 +19,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -30,6 +30,7 @@ import pytest
 import yaml
 from headless_chromium import CHROMIUM, Chromium
 
+from flows.realtime_orders import REALTIME_PAGES
 from pipeline import deletes, extract_load, reports, transform
 from pipeline import settings as platform
 from pipeline.reports import REPORTS_DIR, ReportBuild, build_site
@@ -82,7 +83,8 @@ class Refreshed:
 
     build: ReportBuild
     warehouse: Path
-    manifest_before: dict  # the copy's data/manifest.json before the refresh
+    manifest_before: dict  # the copy's data/manifest.json before the (last) refresh
+    results_before: set[str]  # the query results its pages' query lists named then
     built_files: dict[str, str]  # the built site's files and their digests, before the refresh
 
 
@@ -91,6 +93,7 @@ class Site:
     build: ReportBuild
     warehouse: Path
     refreshed: Refreshed
+    realtime_refreshed: Refreshed  # the same, with only the real-time page refreshed
 
     def sql(self, query: str) -> tuple:
         return query_one(self.warehouse, query)
@@ -142,23 +145,42 @@ def site(shop_home: LocalShop) -> Site:
             settings, output_dir=shop.home / "site", build_timeout=900
         )
         refreshed = refresh_a_copy(build, warehouse, shop.home / "refreshed")
-    return Site(build=build, warehouse=warehouse, refreshed=refreshed)
+        realtime_refreshed = refresh_a_copy(
+            build, warehouse, shop.home / "realtime-refreshed", REALTIME_PAGES, days=2
+        )
+    return Site(build, warehouse, refreshed, realtime_refreshed)
 
 
-def refresh_a_copy(build: ReportBuild, warehouse: Path, home: Path) -> Refreshed:
-    """A copy of the built site (hard links) given the marts plus a day, marketing held back."""
+def refresh_a_copy(
+    build: ReportBuild, warehouse: Path, home: Path, pages: Sequence[str] = (), days: int = 1
+) -> Refreshed:
+    """A copy of the built site (hard links), marketing held back, refreshed after each day the
+    marts gain: every page, or only `pages`."""
     published = home / "site"
     shutil.copytree(build.output_dir, published, copy_function=os.link)
     (home / "warehouse").mkdir(parents=True)
     marts = Path(shutil.copy(warehouse, home / "warehouse" / "analytics.duckdb"))
-    add_a_day(marts)
     hold_back_marketing(marts)
-    manifest_before = json.loads((published / "data" / "manifest.json").read_text())
     built_files = file_digests(build.output_dir)
-    refresh = reports.refresh_site_data.__wrapped__(  # type: ignore[attr-defined]
-        platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}), site_dir=published
-    )
-    return Refreshed(refresh, marts, manifest_before, built_files)
+    for _ in range(days):
+        add_a_day(marts)
+        manifest_before = json.loads((published / "data" / "manifest.json").read_text())
+        results_before = query_results_named(published)
+        refresh = reports.refresh_site_data.__wrapped__(  # type: ignore[attr-defined]
+            platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}),
+            site_dir=published,
+            pages=pages,
+        )
+    return Refreshed(refresh, marts, manifest_before, results_before, built_files)
+
+
+def query_results_named(site: Path) -> set[str]:
+    """The query results (api/prerendered_queries/*.arrow) the pages' query lists name."""
+    return {
+        f"{result}.arrow"
+        for query_list in site.glob("api/*/*/all-queries.json")
+        for result in json.loads(query_list.read_text()).values()
+    }
 
 
 def file_digests(directory: Path) -> dict[str, str]:
@@ -324,6 +346,50 @@ def test_new_data_reaches_the_pages_without_a_build(
         for url in urls:
             path = refreshed.build.output_dir / Path(url).relative_to("static")
             assert path.is_file(), url
+
+
+def test_the_realtime_runs_refresh_renews_its_page_alone(
+    site: Site, served: str, browser: Chromium
+) -> None:
+    """refresh_site_data with the real-time run's pages: the real-time page shows the marts' new
+    newest order, and the pages the daily run refreshes show what the build showed."""
+    refreshed = site.realtime_refreshed
+    (newest,) = query_one(refreshed.warehouse, "select max(placed_at) from marts.fct_orders")
+    built_as_of = shown_figure(browser, served + "/real-time/", "as-of-time")
+    built_revenue = shown_figure(browser, served + "/", "mtd-net-revenue")
+    with serve(refreshed.build.output_dir) as url:
+        as_of = shown_figure(browser, url + "/real-time/", "as-of-time")
+        assert as_of == f"Data as of {newest:%H:%M} UTC" != built_as_of
+        assert shown_figure(browser, url + "/", "mtd-net-revenue") == built_revenue
+    assert refreshed.build.data_only
+    files = file_digests(refreshed.build.output_dir)
+    pages_changed = {
+        file for file, digest in files.items()
+        if file.endswith("index.html") and refreshed.built_files.get(file) != digest
+    }  # fmt: skip
+    assert pages_changed == {"real-time/index.html"}
+    output = refreshed.build.output_dir
+    manifest = json.loads((output / "data" / "manifest.json").read_text())
+    built = json.loads((site.build.output_dir / "data" / "manifest.json").read_text())
+    read = reports.page_queries("/real-time", "duckdb")
+    for source, urls in built["renderedFiles"].items():
+        for as_built, now, before in zip(
+            urls,
+            manifest["renderedFiles"][source],
+            refreshed.manifest_before["renderedFiles"][source],
+            strict=True,
+        ):
+            query = f"{source}.{Path(as_built).parts[3]}"
+            assert (now != as_built) == (query in read), query  # new data: what the page reads
+            # This refresh's files and the last one's (a page may still be reading them), not
+            # the build's, two refreshes old.
+            folders = {
+                path.name
+                for path in (output / Path(now).parent.parent.relative_to("static")).iterdir()
+            }
+            assert folders == {Path(now).parts[4], Path(before).parts[4]}, query
+    results = {path.name for path in (output / "api" / "prerendered_queries").iterdir()}
+    assert results == query_results_named(output) | refreshed.results_before
 
 
 def test_site_builds_offline_with_every_page(site: Site) -> None:
