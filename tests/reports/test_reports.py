@@ -371,7 +371,7 @@ def test_the_realtime_runs_refresh_renews_its_page_alone(
     output = refreshed.build.output_dir
     manifest = json.loads((output / "data" / "manifest.json").read_text())
     built = json.loads((site.build.output_dir / "data" / "manifest.json").read_text())
-    read = reports.page_queries("/real-time", "duckdb")
+    read = reports.page_queries(REALTIME_PAGES[0], "duckdb")
     for source, urls in built["renderedFiles"].items():
         for as_built, now, before in zip(
             urls,
