@@ -243,7 +243,9 @@ def build_report_site(
         build = reports.refresh_site_data(settings, site_dir=settings.site_dir, pages=pages)
     except reports.FullBuildNeeded:
         build = reports.build_site(settings, output_dir=settings.site_dir)
-    run_log.stage("report build", build.seconds, summary=build.describe())
+    run_log.stage(
+        "report build", build.seconds, summary=build.describe(), data_only=build.data_only
+    )
     return build
 
 
