@@ -79,7 +79,7 @@ def query_one(warehouse: Path, query: str) -> tuple:
 
 @dataclass(frozen=True)
 class Refreshed:
-    """A copy of the site whose marts gained a day, put into it by refresh_site_data (no build)."""
+    """A copy of the site refreshed by refresh_site_data (no build) after its marts gained days."""
 
     build: ReportBuild
     warehouse: Path
