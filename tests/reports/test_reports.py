@@ -29,6 +29,7 @@ import duckdb
 import pytest
 import yaml
 from headless_chromium import CHROMIUM, Chromium
+from report_project import use_own_report_project
 
 from flows.realtime_orders import REALTIME_PAGES
 from pipeline import deletes, extract_load, reports, transform
@@ -578,26 +579,20 @@ def test_a_site_that_is_not_this_build_needs_a_full_build(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # nothing half-done left
 
 
-NOT_PROJECT = ("node_modules", ".evidence", "build", ".build-*")
-
-
 def test_site_inputs_are_pages_and_queries_not_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shutil.copytree(
-        REPORTS_DIR, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*NOT_PROJECT)
-    )
-    monkeypatch.setattr(reports, "REPORTS_DIR", tmp_path)
+    project = use_own_report_project(tmp_path / "reports", monkeypatch)
     digest = reports.site_inputs_digest()
-    (tmp_path / "sources" / "cost_model" / "summary.csv").write_text("other data\n")
-    (tmp_path / "sources" / "cost_model" / "connection.yaml").write_text("another warehouse\n")
+    (project / "sources" / "cost_model" / "summary.csv").write_text("other data\n")
+    (project / "sources" / "cost_model" / "connection.yaml").write_text("another warehouse\n")
     assert reports.site_inputs_digest() == digest
     for changed in ("pages/real-time.md", "sources/warehouse/freshness.sql", "package-lock.json"):
-        original = (tmp_path / changed).read_text()
-        (tmp_path / changed).write_text(original + "\n")
+        original = (project / changed).read_text()
+        (project / changed).write_text(original + "\n")
         assert reports.site_inputs_digest() != digest, changed
-        (tmp_path / changed).write_text(original)
-    (tmp_path / "pages" / "new-page.md").write_text("# New\n")
+        (project / changed).write_text(original)
+    (project / "pages" / "new-page.md").write_text("# New\n")
     assert reports.site_inputs_digest() != digest
 
 
