@@ -31,8 +31,6 @@ from pipeline.errors import PlatformError
 from pipeline.settings import REPO_ROOT, Settings
 
 REPORTS_DIR = REPO_ROOT / "reports"
-# Where `evidence build` compiles and renders the site (kept between builds).
-TEMPLATE_DIR = REPORTS_DIR / ".evidence" / "template"
 # Where the dbt docs sit beside the site: the pages' "where these figures come from" links.
 DOCS_URL_PATH = "/dbt-docs/"
 SOURCES_TIMEOUT_S = 300
@@ -80,6 +78,11 @@ class ReportBuild:
             f"{self.build_seconds:.0f} s); view it with: "
             f"python3 -m http.server --bind 127.0.0.1 --directory {self.output_dir} 3000"
         )
+
+
+def _template_dir() -> Path:
+    """Where `evidence build` compiles and renders the site (kept between builds)."""
+    return REPORTS_DIR / ".evidence" / "template"
 
 
 def report_environment(settings: Settings) -> dict[str, str]:
@@ -262,7 +265,7 @@ def site_inputs_digest() -> str:
 
 def compiled_here(site_dir: Path) -> bool:
     """Whether reports/.evidence holds the compiled site of that site's build (the last build)."""
-    compiled = TEMPLATE_DIR / ".svelte-kit" / "output" / "client" / "_app" / "version.json"
+    compiled = _template_dir() / ".svelte-kit" / "output" / "client" / "_app" / "version.json"
     return _read_bytes(compiled) == _read_bytes(site_dir / "_app" / "version.json")
 
 
@@ -296,7 +299,7 @@ def refresh_site_data(
     if not recorded.exists():
         raise FullBuildNeeded(f"{site_dir} has no record of what it was built from")
     if not compiled_here(site_dir):
-        raise FullBuildNeeded(f"{TEMPLATE_DIR} holds another build than {site_dir}")
+        raise FullBuildNeeded(f"{_template_dir()} holds another build than {site_dir}")
     env = report_environment(settings)
     queries = sorted({q for page in pages for q in page_queries(page, settings.evidence_warehouse)})
     only = ["--sources", ",".join(sorted({q.split(".")[0] for q in queries})),
@@ -327,7 +330,7 @@ def refresh_site_data(
 def _publish_rendered(site_dir: Path, queries: Sequence[str] | None) -> None:
     """The site with the pages rendered again and the new data, swapped in at once: all of it,
     or (`queries`: some pages were rendered) those pages and queries over the site as it was."""
-    rendered = TEMPLATE_DIR / ".svelte-kit" / "output" / "prerendered"
+    rendered = _template_dir() / ".svelte-kit" / "output" / "prerendered"
     new = site_dir.with_name(f".{site_dir.name}-refresh")
     shutil.rmtree(new, ignore_errors=True)
 
@@ -349,11 +352,11 @@ def _publish_rendered(site_dir: Path, queries: Sequence[str] | None) -> None:
                 target.unlink(missing_ok=True)
                 shutil.copyfile(file, target)
         if queries is None:
-            _publish_data(TEMPLATE_DIR / "static" / "data", new / "data")
+            _publish_data(_template_dir() / "static" / "data", new / "data")
         else:
             published_manifest = site_dir / "data" / "manifest.json"
             _publish_queries(
-                TEMPLATE_DIR / "static" / "data", published_manifest, new / "data", queries
+                _template_dir() / "static" / "data", published_manifest, new / "data", queries
             )
         _keep_previous_data(site_dir, new)
         _exchange(new, site_dir)
