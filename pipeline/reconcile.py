@@ -112,13 +112,15 @@ def reconcile_each(
     # The jobs at once, each on connections of its own: each mostly waits on Meltano (its
     # bookmarks), its source or RAW.
     with ThreadPoolExecutor() as pool:
-        futures = {job: pool.submit(_reconcile_job, settings, job, wanted) for job in jobs}
+        futures = {job: pool.submit(reconcile_job, settings, job, wanted) for job in jobs}
         return {job: future.result() for job, future in futures.items()}
 
 
-def _reconcile_job(
-    settings: Settings, job: str, wanted: set[str] | None
+def reconcile_job(
+    settings: Settings, job: str, wanted: set[str] | None = None, as_of: ReadUpTo | None = None
 ) -> list[TableReconciliation]:
+    """The job's tables (those `wanted`) compared with their sources as of its last run
+    (`as_of`: its read_up_to, when the caller has it already)."""
     source = meltano.source_of(job)
     declared = [
         t
@@ -127,7 +129,7 @@ def _reconcile_job(
     ]
     if not declared:
         return []
-    as_of = read_up_to(settings, job)
+    as_of = as_of or read_up_to(settings, job)
     with warehouse.connect(settings, [source]) as raw:
         if source == "postgres":
             columns = raw.raw_columns("postgres")
