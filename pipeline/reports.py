@@ -345,8 +345,11 @@ def _publish_rendered(site_dir: Path, queries: Sequence[str] | None) -> None:
         # Hard links: the compiled app (~90 MB) stays as it is; files that change are replaced
         # below, never written through.
         shutil.copytree(site_dir, new, copy_function=os.link, ignore=not_copied)
+        named = _results_named(rendered / "dependencies")
         for tree in (rendered / "pages", rendered / "dependencies"):
             for file in (f for f in tree.rglob("*") if f.is_file()):
+                if file.parent.name == "prerendered_queries" and file.stem not in named:
+                    continue  # a query's result before its inputs settled: no page asks for it
                 target = new / file.relative_to(tree)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.unlink(missing_ok=True)
@@ -419,13 +422,23 @@ def _keep_previous_data(site_dir: Path, new: Path) -> None:
         for urls in manifest["renderedFiles"].values()
         for url in urls
     ]
-    for query_list in site_dir.glob("api/*/*/all-queries.json"):
-        results = json.loads(query_list.read_text()).values()
-        files += [PurePosixPath("api", "prerendered_queries", f"{r}.arrow") for r in results]
+    files += [
+        PurePosixPath("api", "prerendered_queries", f"{r}.arrow") for r in _results_named(site_dir)
+    ]
     for file in files:
         if (site_dir / file).is_file() and not (new / file).exists():
             (new / file).parent.mkdir(parents=True, exist_ok=True)
             os.link(site_dir / file, new / file)
+
+
+def _results_named(site_dir: Path) -> set[str]:
+    """The query results (api/prerendered_queries/<name>.arrow) the pages' query lists name: all
+    that a page fetches."""
+    return {
+        result
+        for query_list in site_dir.glob("api/*/*/all-queries.json")
+        for result in json.loads(query_list.read_text()).values()
+    }
 
 
 def _exchange(a: Path, b: Path) -> None:
