@@ -16,7 +16,7 @@ import pytest
 from pipeline import reports
 
 # Not the project's source: its installed packages (linked, not copied) and what builds leave.
-NOT_SOURCE = ("node_modules", ".evidence", "build", ".build-*")
+NOT_SOURCE = ("node_modules", ".evidence", "build", ".build-*", ".build.lock")
 
 
 def use_own_report_project(target: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -101,7 +101,7 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(shop_home: LocalShop) -> Site:
+def site(shop_home: LocalShop) -> Iterator[Site]:
     """The site built from marts dbt made of a small shop reaching now, with one payment Stripe
     captured for less than the order (an exception for the payments page), and the history three
     daily runs left: the first two dated on past report days, each followed by a paid order of the
@@ -139,17 +139,16 @@ def site(shop_home: LocalShop) -> Site:
         settings, "failed", "SourcesHeldBackError: x"
     )
     warehouse = shop.warehouse_dir / "analytics.duckdb"
-    # A data-only refresh renders with the compiled site the last build left in reports/: it runs
-    # in the same hold on the project as the build, before another module's build replaces it.
-    with reports.report_project(settings):
-        build = build_site.__wrapped__(  # type: ignore[attr-defined]
-            settings, output_dir=shop.home / "site", build_timeout=900
-        )
+    with pytest.MonkeyPatch.context() as project:
+        # A data-only refresh renders with the compiled site the last build left in the project:
+        # the module's own project, which no other module's build replaces.
+        use_own_report_project(shop.home / "reports", project)
+        build = build_site(settings, output_dir=shop.home / "site", build_timeout=900)
         refreshed = refresh_a_copy(build, warehouse, shop.home / "refreshed")
         realtime_refreshed = refresh_a_copy(
             build, warehouse, shop.home / "realtime-refreshed", REALTIME_PAGES, days=2
         )
-    return Site(build, warehouse, refreshed, realtime_refreshed)
+        yield Site(build, warehouse, refreshed, realtime_refreshed)
 
 
 def refresh_a_copy(
@@ -167,7 +166,7 @@ def refresh_a_copy(
         add_a_day(marts)
         manifest_before = json.loads((published / "data" / "manifest.json").read_text())
         results_before = query_results_named(published)
-        refresh = reports.refresh_site_data.__wrapped__(  # type: ignore[attr-defined]
+        refresh = reports.refresh_site_data(
             platform.load("dev", {**os.environ, "SHOP_HOME": str(home)}),
             site_dir=published,
             pages=pages,
@@ -705,7 +704,7 @@ def _npm_sources_of(home: Path) -> list[int]:
 
 
 def test_a_killed_build_keeps_the_published_site(site: Site, tmp_path: Path) -> None:
-    """Last in this module: it leaves reports/ as a killed build does."""
+    """Last in this module: it leaves the project as a killed build does."""
     published = tmp_path / "site"
     shutil.copytree(site.build.output_dir, published)
     before = {p.relative_to(published): p.read_bytes() for p in published.rglob("*.html")}
@@ -728,25 +727,15 @@ def test_a_killed_build_keeps_the_published_site(site: Site, tmp_path: Path) -> 
 
 
 def test_the_site_a_killed_build_left_aside_is_published_again(
-    shop_home: LocalShop, tmp_path: Path
+    shop_home: LocalShop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A build whose Python process was killed while reports/build was moved aside: the next
-    build puts the site back first, and keeps it when it fails itself."""
-    built, aside = REPORTS_DIR / "build", REPORTS_DIR / ".build-kept"
-    developers_site = tmp_path / "developers-site"
-    settings = shop_home.platform()
-    with reports.report_project(settings):  # no other build while reports/build is moved about
-        if built.exists():  # a developer's published site: put back afterwards
-            built.rename(developers_site)
-        try:
-            aside.mkdir()
-            (aside / "index.html").write_text("the published site")
-            with pytest.raises(reports.ReportBuildError, match="did not finish within"):
-                build_site.__wrapped__(settings, sources_timeout=0.01)  # type: ignore[attr-defined]
-            assert (built / "index.html").read_text() == "the published site"
-            assert not aside.exists()
-        finally:
-            shutil.rmtree(built, ignore_errors=True)
-            shutil.rmtree(aside, ignore_errors=True)
-            if developers_site.exists():
-                developers_site.rename(built)
+    """A build whose Python process was killed while the project's build/ was moved aside: the
+    next build puts the site back first, and keeps it when it fails itself."""
+    project = use_own_report_project(tmp_path / "reports", monkeypatch)
+    built, aside = project / "build", project / ".build-kept"
+    aside.mkdir()
+    (aside / "index.html").write_text("the published site")
+    with pytest.raises(reports.ReportBuildError, match="did not finish within"):
+        build_site(shop_home.platform(), sources_timeout=0.01)
+    assert (built / "index.html").read_text() == "the published site"
+    assert not aside.exists()
