@@ -33,8 +33,9 @@ class Side:
 def postgres_side(shop: psycopg.Connection) -> Side:
     # In 64-bit arithmetic, not PostgreSQL's `numeric` (what extract() returns): the checksums
     # scan every row of the source, and numeric took ~40 % of it. The whole seconds and the
-    # microseconds within the minute are integers a double holds exactly; the division is a
-    # double's, as DuckDB's `/` is (exact for keys below 2^53).
+    # microseconds within the minute are integers a double holds exactly. The division is a
+    # double's, as DuckDB's `/` is, so the two round alike; it is exact (as Snowflake's is)
+    # below 2^52 (keys; microseconds since 1970 until about 2112).
     return Side(
         epoch_us=lambda x: (
             f"(date_part('epoch', date_trunc('second', {x}))::bigint * 1000000"

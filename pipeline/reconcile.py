@@ -376,7 +376,7 @@ def _shop_payments(
     as_of_us = _us(as_of)
 
     def by_day(side: key_ranges.Side, relation: str, created: str, columns: Sequence[str]) -> dict:
-        day = f"floor({side.epoch_us(created)} / {DAY_US})"
+        day = side.floor_divide(side.epoch_us(created), DAY_US)
         status, amount = columns
         rows = side.query(
             f"select {day}, {status}, count(*), sum({amount}) from {relation} "
@@ -398,13 +398,13 @@ def _shop_payments(
             r[0]: (r[1], int(r[2]))
             for r in pg.query(
                 f"select {link['charge_id']}, {same['status']}, {same['amount']} from {payments} "
-                f"where floor({pg.epoch_us(link['created_at'])} / {DAY_US}) in ({days})"
+                f"where {pg.floor_divide(pg.epoch_us(link['created_at']), DAY_US)} in ({days})"
             )
         }
         raw_rows: dict[str, list[tuple]] = defaultdict(list)
         for r in wh.query(
             f"select id, status, amount from {raw_charges} "
-            f"where floor({raw.epoch_us(charges.created_at or '')} / {DAY_US}) in ({days})"
+            f"where {wh.floor_divide(wh.epoch_us(charges.created_at or ''), DAY_US)} in ({days})"
         ):
             raw_rows[r[0]].append((r[1], int(r[2])))
         # A payment recorded a moment after its charge may fall on the next day: look each
