@@ -675,16 +675,23 @@ def choose_report_day(browser: Chromium, report_day: date) -> None:
     )
     browser.wait_for(f"!!{option}")
     browser.evaluate(f"{option}.click()")
-    browser.wait_for(f"{FIGURE.format('net-revenue-then')} !== {json.dumps(before)}")
+    browser.wait_for(
+        f"(text => text !== null && text !== {json.dumps(before)})"
+        f"({FIGURE.format('net-revenue-then')})",
+        timeout=60,
+    )
     browser.settle()
     assert label in shown(browser, "report-day")
 
 
 def shown(browser: Chromium, name: str) -> str:
-    return " ".join(browser.evaluate(FIGURE.format(name)).split())
+    """The figure's text, once the page shows it: while a query of its block runs again (a
+    report day chosen), the block is not in the page, for seconds on a busy machine."""
+    return " ".join(browser.wait_for(FIGURE.format(name), timeout=60).split())
 
 
-FIGURE = "document.querySelector('[data-figure=\"{}\"]').innerText"
+# The figure's text, or null while it is not in the page.
+FIGURE = "document.querySelector('[data-figure=\"{0}\"]')?.innerText ?? null"
 
 
 # -- a failed build ----------------------------------------------------------------------------
