@@ -557,8 +557,7 @@ def hold_back_marketing(warehouse: Path) -> None:
 def shown_figure(browser: Chromium, url: str, name: str) -> str:
     browser.open(url)
     assert browser.log.failed == [] and browser.log.console_errors == [], browser.log
-    text = browser.evaluate(f"document.querySelector('[data-figure={name}]').innerText")
-    return " ".join(text.split())
+    return shown(browser, name)
 
 
 @pytest.mark.parametrize("record", ["_app/version.json", reports.SITE_INPUTS_FILE])
