@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import snowflake.connector
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -54,6 +55,19 @@ class Emulator:
         """The same for a Meltano run, whose Snowflake clients have no address setting: the
         hooks of emulator_hooks/ give it to them (and swap target-snowflake's stage step)."""
         return {**self.client_environment(), "PYTHONPATH": str(HOOKS)}
+
+    def route_connections(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Send every Snowflake connection this process opens to the emulator, as the hooks of
+        emulator_hooks/ do in Meltano's: the platform reads and writes bookmarks through Meltano's
+        Snowflake state backend in its own process, and that backend has no address setting."""
+        connect = snowflake.connector.connect
+
+        def connect_to_emulator(**params: object) -> snowflake.connector.SnowflakeConnection:
+            return connect(
+                **{**params, "host": self.host, "port": self.port, "protocol": self.protocol}
+            )
+
+        monkeypatch.setattr(snowflake.connector, "connect", connect_to_emulator)
 
     def connect(
         self, database: str | None = None, schema: str | None = None

@@ -203,6 +203,7 @@ def prod(shop_home: LocalShop, emulator: Emulator) -> Iterator[ProdRuns]:
     with pytest.MonkeyPatch.context() as env:
         for name, value in prod_environment(shop, emulator, worker).items():
             env.setenv(name, value)
+        emulator.route_connections(env)
         use_own_report_project(worker / "reports", env)  # the worker's release, as deployed
         settings = platform.load("prod")
         with prefect_test_harness(server_startup_timeout=90):
