@@ -192,10 +192,11 @@ def run(
 
 
 @contextmanager
-def _state_store(settings: Settings) -> Iterator[StateStoreManager]:
+def _state_store(settings: Settings, command: str) -> Iterator[StateStoreManager]:
     """The job bookmarks' store as `meltano state` opens it (MELTANO_STATE_BACKEND_URI and its
     settings), in this process: a `meltano state` command costs two seconds of CPU to start,
-    and the runs read bookmarks before every load."""
+    and the runs read bookmarks before every load. A failure is raised as a MeltanoError naming
+    `command`, the `meltano state` command that does the same."""
     # Meltano's modules take 0.6 s to import: only the commands that touch state pay it.
     from meltano.core.project import Project
     from meltano.core.project_settings_service import ProjectSettingsService
@@ -212,20 +213,25 @@ def _state_store(settings: Settings) -> Iterator[StateStoreManager]:
             logger_factory=structlog.stdlib.LoggerFactory(),
             wrapper_class=structlog.stdlib.BoundLogger,
         )
-    project_settings = ProjectSettingsService(
-        Project(MELTANO_PROJECT), env_override=environment(settings)
-    )
-    store = state_store_manager_from_project_settings(project_settings)
     try:
-        yield store
-    finally:
-        store.close()
+        project_settings = ProjectSettingsService(
+            Project(MELTANO_PROJECT), env_override=environment(settings)
+        )
+        store = state_store_manager_from_project_settings(project_settings)
+        try:
+            yield store
+        finally:
+            store.close()
+    except PlatformError:
+        raise
+    except Exception as error:
+        raise MeltanoError(f"{command} failed: {type(error).__name__}: {error}") from error
 
 
 def read_state(settings: Settings, job: str) -> dict:
     """The Singer state the job's next run starts from (Meltano merges completed and partial
     state, as `meltano state get` does), `{}` when it has none."""
-    with _state_store(settings) as store:
+    with _state_store(settings, f"meltano state get {state_id(settings, job)}") as store:
         state = store.get(state_id(settings, job))
     return json.loads(state.json_merged()).get("singer_state", {}) if state else {}
 
@@ -239,10 +245,10 @@ def write_state(settings: Settings, job: str, singer_state: dict) -> None:
         completed_state={"singer_state": singer_state},
         partial_state={},
     )
-    with _state_store(settings) as store:
+    with _state_store(settings, f"meltano state set {state.state_id}") as store:
         store.update(state)
 
 
 def clear_state(settings: Settings, job: str) -> None:
-    with _state_store(settings) as store:
+    with _state_store(settings, f"meltano state clear {state_id(settings, job)}") as store:
         store.clear(state_id(settings, job))

@@ -9,6 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from pipeline import meltano
 from pipeline import settings as platform
 
@@ -43,3 +45,12 @@ def test_bookmarks_read_and_written_in_process_are_meltanos(tmp_path: Path) -> N
     meltano.clear_state(settings, JOB)
     assert json.loads(meltano_state(settings, "get", state_id)) == {}
     assert meltano.read_state(settings, JOB) == {}
+
+
+def test_a_state_store_that_fails_names_the_command_and_the_cause(tmp_path: Path) -> None:
+    settings = platform.load("dev", env={**os.environ, "SHOP_HOME": str(tmp_path)})
+    (tmp_path / "meltano").mkdir()
+    (tmp_path / "meltano" / "state").write_text("a file where the bookmarks' folder should be")
+    state_id = meltano.state_id(settings, JOB)
+    with pytest.raises(meltano.MeltanoError, match=f"meltano state set {state_id} failed: .+"):
+        meltano.write_state(settings, JOB, COMPLETED)
