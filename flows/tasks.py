@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -149,14 +148,11 @@ def check_loaded_job(
     with the source. A source that does not match is held back. One thread per source: locally a
     RAW file is attached once in a process."""
     source = meltano.source_of(run.ran)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # The job's bookmarks (a Meltano start, seconds) are read while RAW is counted and marked.
-        read_up_to = pool.submit(reconcile.read_up_to, settings, run.ran)
-        loaded = warehouse.rows_loaded_since(settings, [source], loads_started)
-        started = time.monotonic()
-        marked = deletes.mark_deleted(settings, run.ran)
-        deletes_ended = time.monotonic()
-        results = reconcile.reconcile_job(settings, run.ran, as_of=read_up_to.result())
+    loaded = warehouse.rows_loaded_since(settings, [source], loads_started)
+    started = time.monotonic()
+    marked = deletes.mark_deleted(settings, run.ran)
+    deletes_ended = time.monotonic()
+    results = reconcile.reconcile_job(settings, run.ran)
     failures = [result for result in results if not result.ok]
     return LoadedJobCheck(
         job=run.job,

@@ -108,19 +108,16 @@ def reconcile_each(
     run; a table that differs says so in its result (`ok`), nothing is raised."""
     jobs = list(jobs or settings.daily_jobs)
     wanted = set(tables) if tables is not None else None
-    meltano.prepare(settings)  # before the parallel reads: they would race to create its database
-    # The jobs at once, each on connections of its own: each mostly waits on Meltano (its
-    # bookmarks), its source or RAW.
+    # The jobs at once, each on connections of its own: each mostly waits on its source or RAW.
     with ThreadPoolExecutor() as pool:
         futures = {job: pool.submit(reconcile_job, settings, job, wanted) for job in jobs}
         return {job: future.result() for job, future in futures.items()}
 
 
 def reconcile_job(
-    settings: Settings, job: str, wanted: set[str] | None = None, as_of: ReadUpTo | None = None
+    settings: Settings, job: str, wanted: set[str] | None = None
 ) -> list[TableReconciliation]:
-    """The job's tables (those `wanted`) compared with their sources as of its last run
-    (`as_of`: its read_up_to, when the caller has it already)."""
+    """The job's tables (those `wanted`) compared with their sources as of its last run."""
     source = meltano.source_of(job)
     declared = [
         t
@@ -129,7 +126,7 @@ def reconcile_job(
     ]
     if not declared:
         return []
-    as_of = as_of or read_up_to(settings, job)
+    as_of = read_up_to(settings, job)
     with warehouse.connect(settings, [source]) as raw:
         if source == "postgres":
             columns = raw.raw_columns("postgres")
