@@ -163,11 +163,11 @@ def test_the_raw_layout_is_target_duckdbs(tmp_path: Path) -> None:
         ("_sdc_batched_at", "TIMESTAMP"),
         ("_sdc_deleted_at", "VARCHAR"),
         ("_sdc_extracted_at", "TIMESTAMP"),
-        ("_sdc_lsn", "HUGEINT"),
+        ("_sdc_lsn", "BIGINT"),
         ("amount", "DOUBLE"),
         ("code", "VARCHAR"),
         ("customer", "VARCHAR"),
-        ("id", "HUGEINT"),
+        ("id", "BIGINT"),
         ("metadata", "JSON"),
         ("opens", "TIME"),
         ("paid", "BOOLEAN"),
@@ -291,6 +291,33 @@ def test_a_stream_that_fills_its_batch_mid_window_still_checkpoints(tmp_path: Pa
     assert query(raw_file, "select id from shop.things order by id") == [(i,) for i in range(1, 5)]
 
 
+def test_a_raw_table_with_hugeint_integers_goes_on_loading(tmp_path: Path) -> None:
+    """RAW tables created before integers became BIGINT (and by target-duckdb) hold them as
+    HUGEINT: the same values, so the load goes on into those columns."""
+    raw_file = tmp_path / "raw.duckdb"
+    with duckdb.connect(str(raw_file)) as conn:
+        conn.execute("create schema shop")
+        conn.execute(
+            "create table shop.things (_sdc_batched_at timestamp, _sdc_deleted_at varchar, "
+            "_sdc_extracted_at timestamp, id hugeint, views hugeint, primary key (id))"
+        )
+        conn.execute("insert into shop.things (id, views) values (1, 10)")
+    with loader(raw_file) as target:
+        target.send(
+            schema({"id": ID, "views": ID}),
+            record({"id": 1, "views": 11}),
+            record({"id": 2, "views": 2**62}),
+        )
+    assert query(raw_file, "select id, views from shop.things order by id") == [
+        (1, 11),
+        (2, 2**62),
+    ]
+    assert query(
+        raw_file,
+        "select distinct data_type from information_schema.columns where column_name = 'views'",
+    ) == [("HUGEINT",)]
+
+
 def test_a_new_column_is_added_and_a_changed_type_stops_the_load(tmp_path: Path) -> None:
     raw_file = tmp_path / "raw.duckdb"
     with loader(raw_file) as target:
@@ -319,5 +346,5 @@ def test_a_new_column_is_added_and_a_changed_type_stops_the_load(tmp_path: Path)
         timeout=60,
     )
     assert changed.returncode != 0
-    assert "note: VARCHAR in RAW, HUGEINT in the stream's schema" in changed.stderr
+    assert "note: VARCHAR in RAW, BIGINT in the stream's schema" in changed.stderr
     assert query(raw_file, "select count(*) from shop.things") == [(2,)]

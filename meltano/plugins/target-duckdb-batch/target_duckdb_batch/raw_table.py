@@ -68,7 +68,9 @@ class RawTable:
         changed = [
             f"{c.name}: {existing[c.name]} in RAW, {c.type} in the stream's schema"
             for c in self.columns
-            if c.name in existing and existing[c.name] != c.type
+            if c.name in existing
+            and existing[c.name] != c.type
+            and (existing[c.name], c.type) not in layout.SAME_VALUES
         ]
         if changed:
             raise SchemaChangeError(
