@@ -13,7 +13,7 @@ shop loaded by the real jobs), and dbt's `+fct_orders expected_order_bands`.
   Alerts on days of the retail calendar (sandbox.shopgen.demand.holiday_factors) are sale-day
   alerts; any other alert is false.
 - Outage: the shop advances in 15-minute steps from 18:00 to 21:00 UTC on the day after the
-  replay, taking no orders from 19:00 to 19:45 (`simulate(checkout_down=True)`); after each
+  replay, taking no orders from 19:00 to 19:45 (`simulate(demand=0)`); after each
   step the real-time path runs for real: el-orders-realtime, dbt `+fct_orders
   expected_order_bands`, then the last quarter hour is judged. Minutes to alert: from the start
   of the outage to the end of the run that alerts.
@@ -175,7 +175,7 @@ def outage_through_the_realtime_path(settings: LocalShop, span: dict[str, dateti
     while clock < day + STEPS_TO:
         step_end = clock + QUARTER
         down = span["outage_start"] <= clock < span["outage_end"]
-        generator.simulate(settings, until=step_end, checkout_down=down)
+        generator.simulate(settings, until=step_end, demand=0 if down else 1)
         started = time.perf_counter()
         extract_load.run_job(settings.platform(), REALTIME_JOB)
         build_bands(settings)

@@ -142,12 +142,11 @@ def generate(
     return counts
 
 
-def simulate(
-    settings: LocalShop, *, until: datetime, checkout_down: bool = False
-) -> dict[str, int]:
+def simulate(settings: LocalShop, *, until: datetime, demand: float = 1.0) -> dict[str, int]:
     """Advance the shop from its clock to `until`; returns inserted/updated/deleted counts.
-    With `checkout_down` the shop takes no new order (or sign-up) in the window, as during an
-    outage of its checkout: what was planned for earlier orders still happens."""
+    `demand` scales the new orders (and sign-ups) of the window: 0 is an outage of the shop's
+    checkout, 10 a sale at ten times its usual rate. What was planned for earlier orders still
+    happens."""
     with (
         connect(settings, settings.sandbox_db) as sandbox,
         connect(settings, settings.shop_db) as shop,
@@ -169,10 +168,8 @@ def simulate(
         rng = np.random.default_rng([seed, STREAM_SIMULATE, lo, hi])
         catalogue = build_catalogue(np.random.default_rng([seed, STREAM_CATALOGUE]))
         price_cents = _current_prices(shop, len(catalogue.product_id))
-        _, demand = hourly_intensity(lo, hi)
-        order_count = (
-            0 if checkout_down else int(rng.poisson(state["orders_per_demand_hour"] * demand.sum()))
-        )
+        _, hourly = hourly_intensity(lo, hi)
+        order_count = int(rng.poisson(state["orders_per_demand_hour"] * demand * hourly.sum()))
         sequences = Sequences(**{k: state[f"next_{k}"] for k in Sequences.__dataclass_fields__})
 
         customers, orders = draw_window(

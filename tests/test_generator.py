@@ -566,15 +566,24 @@ def test_simulate_in_small_steps_keeps_the_invariants(
 def test_a_checkout_outage_takes_no_orders_while_earlier_orders_go_on(
     pg: LocalShop, shop: psycopg.Connection, sandbox: psycopg.Connection
 ) -> None:
-    """simulate(checkout_down=True): no order and no sign-up in the window; payments, shipping
-    and refunds planned for earlier orders still happen."""
+    """simulate(demand=0): no order and no sign-up in the window; payments, shipping and refunds
+    planned for earlier orders still happen. With demand=10 (a sale) the shop takes about ten
+    times the orders of the same hours the day before."""
     clock = shop_clock(pg)
     shop.commit()
-    counts = simulate(pg, until=clock + timedelta(hours=6), checkout_down=True)
+    counts = simulate(pg, until=clock + timedelta(hours=6), demand=0)
     assert counts["shop.orders.inserted"] == counts["shop.customers.inserted"] == 0
     assert counts["shop.orders.updated"] > 0 and counts["shop.order_status_history.inserted"] > 0
     newest = scalar(shop, "select max(placed_at) from orders")
     assert newest <= clock
     counts = simulate(pg, until=clock + timedelta(hours=7))  # the checkout is back
     assert counts["shop.orders.inserted"] > 0
+    sale = (clock + timedelta(hours=7), clock + timedelta(hours=13))
+    counts = simulate(pg, until=sale[1], demand=10)
+    day_before = scalar(
+        shop,
+        "select count(*) from orders where placed_at > %s and placed_at <= %s",
+        [moment - timedelta(days=1) for moment in sale],
+    )
+    assert counts["shop.orders.inserted"] > 4 * day_before > 0
     assert_consistent(shop, sandbox)
