@@ -115,7 +115,8 @@ def test_realtime_orders_moves_only_orders(shop: LocalShop, webhook: WebhookRece
     realtime_tables = meltano.job_tables(shop.platform().realtime_jobs[0])
     assert set(realtime_tables) < set(meltano.job_tables("el-postgres"))
     assert moved_tables <= {f"postgres.{table}" for table in realtime_tables}
-    # Its dbt build tests the marts the page reads, and leaves the views' tests to the daily run.
+    # Its dbt build tests the marts the page reads, and leaves the views' tests and the unit
+    # tests to the daily run.
     tested = _tests_of_the_last_build(shop)
     assert "models/marts/core/_core__models.yml" in tested.values()
     assert not {
@@ -123,18 +124,24 @@ def test_realtime_orders_moves_only_orders(shop: LocalShop, webhook: WebhookRece
         for path in tested.values()
         if path.startswith(("models/staging", "models/intermediate"))
     }
+    assert not [uid for uid in _ran_in_the_last_build(shop) if uid.startswith("unit_test.")]
     assert webhook.payloads == []
+
+
+def _ran_in_the_last_build(shop: LocalShop) -> list[str]:
+    """The unique ids of what the last dbt build ran (models, data tests, unit tests)."""
+    target = transform.target_dir(shop.platform())
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return [result["unique_id"] for result in results]
 
 
 def _tests_of_the_last_build(shop: LocalShop) -> dict[str, str]:
     """The data tests the last dbt build ran: unique id -> the file that declares the test."""
-    target = transform.target_dir(shop.platform())
-    nodes = json.loads((target / "manifest.json").read_text())["nodes"]
-    results = json.loads((target / "run_results.json").read_text())["results"]
+    nodes = json.loads((transform.target_dir(shop.platform()) / "manifest.json").read_text())
     return {
-        r["unique_id"]: nodes[r["unique_id"]]["original_file_path"]
-        for r in results
-        if r["unique_id"].startswith("test.")
+        uid: nodes["nodes"][uid]["original_file_path"]
+        for uid in _ran_in_the_last_build(shop)
+        if uid.startswith("test.")
     }
 
 
@@ -260,8 +267,7 @@ def test_extract_load_retries_until_postgres_is_back(shop: LocalShop) -> None:
         return tasks.extract_load_job(shop.platform(), "el-postgres")
 
     postgres.stop(shop)
-    # Meltano takes several seconds to start the tap: the first attempt meets a closed port.
-    restart = threading.Timer(20, postgres.start, args=[shop])
+    restart = threading.Thread(target=_start_once_a_retry_awaits, args=[shop])
     restart.start()
     state = extract_postgres(return_state=True)
     restart.join()
@@ -273,6 +279,24 @@ def test_extract_load_retries_until_postgres_is_back(shop: LocalShop) -> None:
         return max(run.run_count for run in runs if run.name.startswith("extract_load_job"))
 
     assert asyncio.run(attempts()) >= 2
+
+
+def _start_once_a_retry_awaits(shop: LocalShop) -> None:
+    """PostgreSQL started again once the first attempt failed: the second (10 s later) finds it
+    up, whatever the time the first took to fail."""
+
+    async def awaiting_retry() -> bool:
+        async with get_client() as client:
+            runs = await client.read_task_runs(sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=5)
+        return any(
+            run.name.startswith("extract_load_job") and run.state_name == "AwaitingRetry"
+            for run in runs
+        )
+
+    deadline = time.monotonic() + 120
+    while not asyncio.run(awaiting_retry()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    postgres.start(shop)
 
 
 def test_two_flows_at_once_never_write_together(shop: LocalShop) -> None:
