@@ -171,10 +171,13 @@ def day(settings: LocalShop, month_result: dict, build_reports: bool) -> dict[st
         rewind_stripe_bookmarks(settings, clock)
         services.start_stripe_sandbox(settings)
         with standing_prefect_server(settings):
-            flow_started = time.perf_counter()
+            flow_started, flow_started_at = time.perf_counter(), time.time()
             run_log = daily_refresh(environment="dev", build_reports=build_reports)
             flow_seconds = time.perf_counter() - flow_started
     total = time.perf_counter() - started
+    # The refresh swaps the new site in with one rename, which sets the folder's ctime.
+    site_dir = settings.platform().site_dir
+    published = site_dir.stat().st_ctime - flow_started_at if build_reports else None
     for name, seconds, rows, _detail in run_log.stages:
         stages.record(name, seconds, rows=rows)
     try:
@@ -187,6 +190,7 @@ def day(settings: LocalShop, month_result: dict, build_reports: bool) -> dict[st
         "ok": True,
         "total_seconds": round(total, 2),
         "flow_seconds": round(flow_seconds, 2),
+        "site_published_after_seconds": None if published is None else round(published, 2),
         "peak_rss_mb": memory.peak_mb,
         "stages": stages.stages,
         "ratio_to_month": {

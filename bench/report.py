@@ -43,6 +43,11 @@ def _stage_table(result: dict, ratios: dict | None = None) -> list[str]:
             f"The flow run itself: {_number(result['flow_seconds'])} s (its stages overlap: a "
             "source is checked while the others still load)."
         )
+    if result.get("site_published_after_seconds") is not None:
+        lines.append(
+            f"The site was published {_number(result['site_published_after_seconds'])} s after "
+            "the flow began (the loads, checks, dbt and the site; the dbt docs come after it)."
+        )
     return lines
 
 

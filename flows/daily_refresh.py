@@ -1,5 +1,5 @@
 """daily_refresh: every source into RAW (in parallel), reconciled and checked for freshness; dbt
-build; the dbt docs; the report site."""
+build; the report site; the dbt docs."""
 
 from __future__ import annotations
 
@@ -42,8 +42,9 @@ def daily_refresh(
         tasks.check_source_freshness(settings, run_log)
         lookback = (datetime.now(UTC).date() - backfill_start).days + 1 if backfill_start else None
         tasks.build_models(settings, run_log, lookback_days=lookback)
-        tasks.build_docs(settings, run_log)
         if build_reports:
             run_log.write(settings, "running")  # the site shows this run's numbers
             tasks.build_report_site(settings, run_log)
+        # After the site: the shop's readers get the new figures first, the engineers' docs next.
+        tasks.build_docs(settings, run_log)
     return run_log
