@@ -273,28 +273,25 @@ def test_extract_load_retries_until_postgres_is_back(shop: LocalShop) -> None:
     restart.join()
     assert state.is_completed(), state.message
 
-    async def attempts() -> int:
-        async with get_client() as client:
-            runs = await client.read_task_runs(sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=50)
-        return max(run.run_count for run in runs if run.name.startswith("extract_load_job"))
+    assert max(run.run_count for run in asyncio.run(_extract_load_runs())) >= 2
 
-    assert asyncio.run(attempts()) >= 2
+
+async def _extract_load_runs() -> list[TaskRun]:
+    """The newest runs of the extract_load_job task, on the module's Prefect server."""
+    async with get_client() as client:
+        runs = await client.read_task_runs(sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=50)
+    return [run for run in runs if run.name.startswith("extract_load_job")]
 
 
 def _start_once_a_retry_awaits(shop: LocalShop) -> None:
     """PostgreSQL started again once the first attempt failed: the second (10 s later) finds it
     up, whatever the time the first took to fail."""
 
-    async def awaiting_retry() -> bool:
-        async with get_client() as client:
-            runs = await client.read_task_runs(sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=5)
-        return any(
-            run.name.startswith("extract_load_job") and run.state_name == "AwaitingRetry"
-            for run in runs
-        )
+    def awaiting_retry() -> bool:
+        return any(run.state_name == "AwaitingRetry" for run in asyncio.run(_extract_load_runs()))
 
     deadline = time.monotonic() + 120
-    while not asyncio.run(awaiting_retry()) and time.monotonic() < deadline:
+    while not awaiting_retry() and time.monotonic() < deadline:
         time.sleep(0.5)
     postgres.start(shop)
 
