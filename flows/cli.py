@@ -95,7 +95,7 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_transform(settings: Settings, args: argparse.Namespace) -> None:
     """dbt build on the environment's target, kept apart from the flows as they are."""
     with one_writer(settings, holder="shop transform", wait_s=args.wait):
-        summary = transform.build(settings, select=args.select or None)
+        summary = transform.build(settings, select=args.select or None, unit_tests=True)
     print(summary.describe())
     if not summary.ok:
         raise transform.TransformError(summary.describe())
@@ -171,7 +171,9 @@ def add_commands(command: Command) -> None:
         default=backfill.PROGRESS_EVERY_S,
         help="seconds between progress lines",
     )
-    build = command("transform", cmd_transform, "dbt build on the environment's target")
+    build = command(
+        "transform", cmd_transform, "dbt build on the environment's target, unit tests included"
+    )
     build.add_argument("--select", action="append", help="dbt selectors (default: everything)")
     build.add_argument(
         "--wait", type=float, default=1800, help="seconds to wait for a running flow"

@@ -32,13 +32,10 @@ REALTIME_MODELS = ["+fct_orders", "expected_order_bands"]
 REALTIME_PAGES = ["/real-time"]
 # Not the tests of the staging and intermediate models: a test of a view computes the view over
 # the whole history again (at the seed's scale, 18 of this build's 28 s, growing with the
-# history). Nor the unit tests: they test the models' SQL, which a run does not change, on
-# fixtures, and take threads from the models. The daily build runs both; this one runs the tests
-# of the marts the page reads.
+# history). The daily build runs them; this one runs the tests of the marts the page reads.
 LEFT_TO_THE_DAILY_BUILD = [
     "resource_type:test,path:models/staging",
     "resource_type:test,path:models/intermediate",
-    "resource_type:unit_test",
 ]
 
 

@@ -143,9 +143,14 @@ def build(
     select: list[str] | None = None,
     exclude: list[str] | None = None,
     lookback_days: int | None = None,
+    unit_tests: bool = False,
 ) -> BuildSummary:
     """`dbt build` (models, snapshots, tests) over RAW; `select` builds part of the project,
     with only the tests that need nothing outside it.
+
+    dbt's unit tests run only with `unit_tests`: they test the models' SQL on fixtures, which no
+    run over the data changes, so (as dbt advises) they belong to development and CI (`shop
+    transform`, the pull-request workflow, tests/transform), not to the flows' runs.
 
     Raises TransformError when dbt could not run at all; failed models or tests are reported
     in the summary (`summary.ok`), with dbt's output in <home>/logs/dbt-build.log.
@@ -162,6 +167,8 @@ def build(
         args += ["--exclude", *exclude]
     if lookback_days is not None:  # reprocess changes of the last N days (a backfill)
         args += ["--vars", json.dumps({"lookback_days": lookback_days})]
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     code, log_file = run_dbt(settings, args, "dbt-build")
     seconds = time.monotonic() - started
     if code not in (0, 1) or not run_results.exists():

@@ -63,6 +63,7 @@ class Builds:
     # time between that build and the next: what the history must say was reported then.
     first_reported: dict[date, Decimal]
     after_full: datetime
+    unit_tests_passed: int  # of the full build, which runs them (the flows' builds do not)
 
 
 def analytics(settings: LocalShop) -> duckdb.DuckDBPyConnection:
@@ -115,14 +116,25 @@ def copy_marts(settings: LocalShop) -> duckdb.DuckDBPyConnection:
 
 @pytest.fixture(scope="module")
 def builds(shop: LocalShop) -> Iterator[Builds]:
-    full = transform.build(shop.platform())
+    full = transform.build(shop.platform(), unit_tests=True)
+    results = json.loads((transform.target_dir(shop.platform()) / "run_results.json").read_text())
+    unit_tests_passed = sum(
+        r["unique_id"].startswith("unit_test.") and r["status"] == "pass"
+        for r in results["results"]
+    )
     with analytics(shop) as conn:
         first_reported = dict(
             conn.execute(
                 "select revenue_date, net_revenue_of_orders from marts.fct_daily_revenue"
             ).fetchall()
         )
-    yield Builds(shop, full, first_reported, after_full=datetime.now(UTC).replace(tzinfo=None))
+    yield Builds(
+        shop,
+        full,
+        first_reported,
+        after_full=datetime.now(UTC).replace(tzinfo=None),
+        unit_tests_passed=unit_tests_passed,
+    )
 
 
 def test_full_build_passes_every_test(builds: Builds) -> None:
@@ -131,6 +143,7 @@ def test_full_build_passes_every_test(builds: Builds) -> None:
     assert summary.models_ok >= 30
     assert summary.snapshots_ok == 4
     assert summary.tests_passed >= 90
+    assert builds.unit_tests_passed >= 5
     assert summary.tests_warned == 0  # payments reconcile with Stripe
 
 
