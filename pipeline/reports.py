@@ -36,6 +36,9 @@ DOCS_URL_PATH = "/dbt-docs/"
 SOURCES_TIMEOUT_S = 300
 BUILD_TIMEOUT_S = 600
 RENDER_TIMEOUT_S = 300
+# V8's young generation beyond its 16 MB default: a build allocates short-lived objects fast, and
+# fewer scavenges cut its CPU by a tenth (a seed-scale build: 88-90 -> 79 CPU-s, 67-69 -> 60 s).
+NODE_YOUNG_GENERATION = "--max-semi-space-size=64"
 # What a site is compiled from (the patch: what it patches is compiled in), recorded in the site
 # (SITE_INPUTS_FILE) by build_site. Not its data: the CSV sources, and the connections (which
 # warehouse; select-environment.mjs writes them).
@@ -86,9 +89,12 @@ def _template_dir() -> Path:
 
 
 def report_environment(settings: Settings) -> dict[str, str]:
-    """The environment `npm run sources/build` need: which warehouse, and no telemetry."""
+    """The environment `npm run sources/build` need: which warehouse, Node's young generation,
+    and no telemetry."""
+    node_options = settings.variables.get("NODE_OPTIONS", "")  # a user's, kept
     return {
         **settings.variables,
+        "NODE_OPTIONS": f"{node_options} {NODE_YOUNG_GENERATION}".strip(),
         "SHOP_WAREHOUSE": settings.evidence_warehouse,
         # Evidence's own telemetry is off in reports/evidence.settings.json; these cover the rest.
         "DO_NOT_TRACK": "1",
