@@ -37,7 +37,8 @@ SOURCES_TIMEOUT_S = 300
 BUILD_TIMEOUT_S = 600
 RENDER_TIMEOUT_S = 300
 # V8's young generation beyond its 16 MB default: a build allocates short-lived objects fast, and
-# fewer scavenges cut its CPU by a tenth (a seed-scale build: 88-90 -> 79 CPU-s, 67-69 -> 60 s).
+# fewer scavenges cut its time (13 builds of the site, with and without, taken in turn: 89 -> 83
+# CPU-s, 68 -> 62 s on average; the same build's time varies by up to a fifth on this machine).
 NODE_YOUNG_GENERATION = "--max-semi-space-size=64"
 # What a site is compiled from (the patch: what it patches is compiled in), recorded in the site
 # (SITE_INPUTS_FILE) by build_site. Not its data: the CSV sources, and the connections (which
