@@ -139,7 +139,24 @@ def prepare(settings: Settings) -> None:
             link.symlink_to(MELTANO_PROJECT / ".meltano" / plugin_type)
     # Parallel `meltano run`s on a fresh home would race to create Meltano's system database.
     if not (settings.home / "meltano" / "meltano.db").exists():
-        run(settings, ["state", "list"], settings.log_dir / "meltano-init.log")
+        _create_system_database(settings)
+
+
+def _create_system_database(settings: Settings) -> None:
+    """Meltano's system database with its migrations applied, as the first Meltano command would
+    leave it, in this process (a command costs ~1.7 CPU-s to start; this ~0.3)."""
+    # Meltano's modules take 0.6 s to import: only a fresh home pays it.
+    from meltano.core.migration_service import MigrationError, MigrationService
+    from sqlalchemy import create_engine
+
+    uri = environment(settings)["MELTANO_DATABASE_URI"]
+    engine = create_engine(uri)
+    try:
+        MigrationService(engine).upgrade(silent=True)
+    except MigrationError as error:
+        raise MeltanoError(f"creating Meltano's system database {uri} failed: {error}") from None
+    finally:
+        engine.dispose()
 
 
 def require_writable(directory: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -54,3 +55,17 @@ def test_a_state_store_that_fails_names_the_command_and_the_cause(tmp_path: Path
     state_id = meltano.state_id(settings, JOB)
     with pytest.raises(meltano.MeltanoError, match=f"meltano state set {state_id} failed: .+"):
         meltano.write_state(settings, JOB, COMPLETED)
+
+
+def test_a_fresh_homes_system_database_is_at_meltanos_own_revision(tmp_path: Path) -> None:
+    """prepare() creates Meltano's system database in-process, migrated to the revision this
+    Meltano locks: its commands find nothing to migrate, and parallel runs nothing to race for."""
+    from meltano.migrations import LOCK_PATH
+
+    settings = platform.load("dev", env={**os.environ, "SHOP_HOME": str(tmp_path)})
+    meltano.prepare(settings)
+    with sqlite3.connect(tmp_path / "meltano" / "meltano.db") as conn:
+        revisions = conn.execute("select version_num from alembic_version").fetchall()
+        tables = {row[0] for row in conn.execute("select name from sqlite_master")}
+    assert revisions == [(LOCK_PATH.read_text().strip(),)]
+    assert {"runs", "state"} <= tables
