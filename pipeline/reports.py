@@ -6,7 +6,8 @@ Every step runs with a time limit: offline, an unpatched Evidence hangs instead 
 
 When only the data changed, `refresh_site_data` puts it into the published site without compiling
 the site again (`npm run sources`, `npm run render-pages`): every page, or only some (the
-real-time run's page) with the source queries they read.
+real-time run's page) with the source queries they read. A build whose pages and queries a kept
+compile was made from (compiles_dir: any warehouse's, any release's) renders with it too.
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ RENDER_TIMEOUT_S = 300
 NODE_YOUNG_GENERATION = "--max-semi-space-size=64"
 # What a site is compiled from (the patch: what it patches is compiled in), recorded in the site
 # (SITE_INPUTS_FILE) by build_site. Not its data: the CSV sources, and the connections (which
-# warehouse; select-environment.mjs writes them).
+# warehouse; select-environment.mjs writes them). Every environment's own queries, not the copies
+# of one in sources/: one compile serves every warehouse (their builds compile the same code).
 SITE_INPUTS = (
     "pages",
     "partials",
     "sources",
+    "environments",
     "scripts/patch-evidence.mjs",
     "svelte.config.js",
     "evidence.config.yaml",
@@ -54,6 +57,11 @@ SITE_INPUTS = (
     "package-lock.json",
 )
 SITE_INPUTS_FILE = "site-inputs.sha256"
+# Compiled sites kept by what they were compiled from (a SITE_INPUTS digest), in
+# <SHOP_HOME>/report-compiles (SHOP_REPORT_COMPILES): a build whose inputs one was compiled from
+# renders its pages with it (~15 CPU-s) instead of compiling (~85): a release that did not change
+# the site, another warehouse's build of the same one.
+COMPILES_KEPT = 2
 
 
 class ReportBuildError(PlatformError):
@@ -72,7 +80,7 @@ class ReportBuild:
     pages: list[str]  # URL paths of the built pages, "/" first
     output_dir: Path
     site_bytes: int
-    data_only: bool = False  # refresh_site_data: build_seconds rendered the pages, compiled nothing
+    data_only: bool = False  # build_seconds rendered the pages, compiled nothing
 
     def describe(self) -> str:
         step = "new data, pages rendered again in" if self.data_only else "build"
@@ -87,6 +95,49 @@ class ReportBuild:
 def _template_dir() -> Path:
     """Where `evidence build` compiles and renders the site (kept between builds)."""
     return REPORTS_DIR / ".evidence" / "template"
+
+
+def compiles_dir(settings: Settings) -> Path:
+    return Path(settings.variables.get("SHOP_REPORT_COMPILES") or settings.home / "report-compiles")
+
+
+# In the template, and not the compile's: this run's data (`npm run sources`) and query cache.
+_NOT_THE_COMPILE = ("static", ".evidence-queries")
+
+
+def _keep_compile(compiles: Path, inputs: str) -> None:
+    """The template's compiled site, as `npm run build` left it, kept under its inputs' digest
+    (hard links: a build or a render replaces the template's files, never writes through them);
+    the oldest beyond COMPILES_KEPT go."""
+    partial = compiles / f".{inputs}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    ignore = _at_top(_template_dir(), _NOT_THE_COMPILE)
+    shutil.copytree(_template_dir(), partial, copy_function=os.link, ignore=ignore)
+    shutil.rmtree(compiles / inputs, ignore_errors=True)
+    partial.rename(compiles / inputs)
+    kept = sorted((c for c in compiles.iterdir() if not c.name.startswith(".")),
+                  key=lambda c: c.stat().st_mtime, reverse=True)  # fmt: skip
+    for old in kept[COMPILES_KEPT:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _at_top(root: Path, names: Sequence[str]) -> Callable[[str, list[str]], set[str]]:
+    """copytree's `ignore`: those names in `root` itself, not in its subfolders."""
+    return lambda folder, _: set(names) if Path(folder) == root else set()
+
+
+def _use_compile(compiled: Path) -> None:
+    """The template made the kept compile, with this run's data and nothing of another build."""
+    template = _template_dir()
+    for entry in template.iterdir():
+        if entry.name not in _NOT_THE_COMPILE:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    for entry in compiled.iterdir():
+        if entry.is_dir():
+            shutil.copytree(entry, template / entry.name, copy_function=os.link, symlinks=True)
+        else:
+            os.link(entry, template / entry.name)
+    compiled.touch()  # the newest used is kept longest
 
 
 def report_environment(settings: Settings) -> dict[str, str]:
@@ -165,7 +216,8 @@ def build_site(
     sources_timeout: float = SOURCES_TIMEOUT_S,
     build_timeout: float = BUILD_TIMEOUT_S,
 ) -> ReportBuild:
-    """Run `npm run sources` and `npm run build` in reports/.
+    """Run `npm run sources` and `npm run build` in reports/: or, when a compile of the same
+    inputs is kept (compiles_dir; any warehouse's), `npm run render-pages` with it.
 
     The site lands in reports/build, or is moved to `output_dir` when given (the tests use this,
     so that their build does not replace the one a developer is looking at).
@@ -188,16 +240,31 @@ def build_site(
         shutil.rmtree(kept, ignore_errors=True)
         built.rename(kept)
     shutil.rmtree(built, ignore_errors=True)
-    replaced = False
+    replaced, rendered_only = False, True
     try:
         sources_seconds = _run_step(
             "sources", env, sources_timeout, settings.log_dir / "reports-sources.log"
         )
-        # After `npm run sources`, which puts this environment's queries into sources/.
         inputs = site_inputs_digest()
-        build_seconds = _run_step(
-            "build", env, build_timeout, settings.log_dir / "reports-build.log"
-        )
+        compiled = compiles_dir(settings) / inputs
+        # One compile at a time per folder of compiles: a build waiting here uses the one before.
+        holder = f"a report build for {settings.home}"
+        compiles_lock = compiles_dir(settings) / ".lock"
+        with writer.lock_file(compiles_lock, "the kept report compiles", holder, build_timeout):
+            if compiled.is_dir():
+                _use_compile(compiled)
+            else:
+                build_seconds = _run_step(
+                    "build", env, build_timeout, settings.log_dir / "reports-build.log"
+                )
+                _keep_compile(compiled.parent, inputs)
+                rendered_only = False
+        if rendered_only:
+            build_seconds = _run_step(
+                "render-pages", env, build_timeout, settings.log_dir / "reports-render.log"
+            )
+            _compiled_app(built)
+            _publish_rendered(built, None)
         if output_dir is None or output_dir.resolve() == built.resolve():
             output_dir = built
             replaced = True
@@ -218,7 +285,17 @@ def build_site(
         pages=built_pages(output_dir),
         output_dir=output_dir,
         site_bytes=_site_bytes(output_dir),
+        data_only=rendered_only,
     )
+
+
+def _compiled_app(site_dir: Path) -> None:
+    """The site the kept compile was built as, without its data and query results (another
+    run's): _publish_rendered then adds this run's."""
+    built = _template_dir() / "build"
+    shutil.copytree(built, site_dir, copy_function=os.link, ignore=_at_top(built, ("data", "api")))
+    (site_dir / "data").mkdir()
+    (site_dir / "data" / "manifest.json").write_text(json.dumps({"renderedFiles": {}}))
 
 
 def source_queries(source: str, warehouse: str) -> dict[str, Path]:
@@ -259,12 +336,23 @@ def page_queries(page: str, warehouse: str) -> list[str]:
 
 
 def site_inputs_digest() -> str:
-    """A digest of what the site is compiled from: pages, partials, source queries, the project."""
+    """A digest of what the site is compiled from: pages, partials, source queries, the project.
+    The same whichever warehouse's queries `npm run sources` last copied into sources/."""
+    copies = {
+        REPORTS_DIR / "sources" / query.relative_to(environment)
+        for environment in (REPORTS_DIR / "environments").iterdir()
+        for query in environment.rglob("*")
+    }
     lines = []
     for name in SITE_INPUTS:
         path = REPORTS_DIR / name
         for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            if file.is_file() and file.suffix != ".csv" and file.name != "connection.yaml":
+            if (
+                file.is_file()
+                and file.suffix != ".csv"
+                and file.name != "connection.yaml"
+                and file not in copies
+            ):
                 content = hashlib.sha256(file.read_bytes()).hexdigest()
                 lines.append(f"{content}  {file.relative_to(REPORTS_DIR).as_posix()}\n")
     return hashlib.sha256("".join(lines).encode()).hexdigest()

@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,14 @@ def shop_home(request: pytest.FixtureRequest) -> Iterator[LocalShop]:
     state carries over between steps."""
     with running_postgres(temporary_shop(request.module.__name__.rsplit(".", 1)[-1])) as settings:
         yield settings
+
+
+@pytest.fixture(scope="session")
+def report_compiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's folder of kept report compiles (SHOP_REPORT_COMPILES), every xdist worker's:
+    the site is compiled once, by the first module to build it; the others render with it."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "report-compiles"
 
 
 @pytest.fixture(autouse=True)

@@ -188,7 +188,7 @@ def prod_environment(shop: LocalShop, emulator: Emulator, worker: Path) -> dict[
 
 
 @pytest.fixture(scope="module")
-def prod(shop_home: LocalShop, emulator: Emulator) -> Iterator[ProdRuns]:
+def prod(shop_home: LocalShop, emulator: Emulator, report_compiles: Path) -> Iterator[ProdRuns]:
     started = time.monotonic()
     shop = shop_home
     # A few hundred orders up to the real "now" (tap-stripe bookmarks at its own clock), at a
@@ -205,6 +205,9 @@ def prod(shop_home: LocalShop, emulator: Emulator) -> Iterator[ProdRuns]:
             env.setenv(name, value)
         emulator.route_connections(env)
         use_own_report_project(worker / "reports", env)  # the worker's release, as deployed
+        # Its site compiled once in the session, by this module or tests/reports (the compile
+        # is the same for every warehouse): the worker's first build renders with it or makes it.
+        env.setenv("SHOP_REPORT_COMPILES", str(report_compiles))
         settings = platform.load("prod")
         with prefect_test_harness(server_startup_timeout=90):
             asyncio.run(_create_concurrency_limit(settings))

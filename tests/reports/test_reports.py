@@ -101,7 +101,7 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(shop_home: LocalShop) -> Iterator[Site]:
+def site(shop_home: LocalShop, report_compiles: Path) -> Iterator[Site]:
     """The site built from marts dbt made of a small shop reaching now, with one payment Stripe
     captured for less than the order (an exception for the payments page), and the history three
     daily runs left: the first two dated on past report days, each followed by a paid order of the
@@ -150,6 +150,7 @@ def site(shop_home: LocalShop) -> Iterator[Site]:
         # A data-only refresh renders with the compiled site the last build left in the project:
         # the module's own project, which no other module's build replaces.
         use_own_report_project(shop.home / "reports", project)
+        project.setenv("SHOP_REPORT_COMPILES", str(report_compiles))
         build = build_site(settings, output_dir=shop.home / "site", build_timeout=900)
         refreshed = refresh_a_copy(build, warehouse, shop.home / "refreshed")
         realtime_refreshed = refresh_a_copy(
@@ -567,6 +568,42 @@ def shown_figure(browser: Chromium, url: str, name: str) -> str:
     return shown(browser, name)
 
 
+def test_a_build_of_the_same_inputs_renders_with_the_kept_compile(
+    site: Site, tmp_path: Path
+) -> None:
+    """The session's first build kept its compile (this module's or the production path's: the
+    compile is the same for every warehouse); a build of the same pages and queries renders them
+    with it, compiling nothing, and publishes the same site: the compiled app file for file, every
+    page, every query's rows."""
+    settings = platform.load("dev", {**os.environ, "SHOP_HOME": str(site.warehouse.parent.parent)})
+    (kept,) = [c for c in reports.compiles_dir(settings).iterdir() if not c.name.startswith(".")]
+    assert kept.name == reports.site_inputs_digest()
+
+    again = build_site(settings, output_dir=tmp_path / "site")
+
+    assert again.data_only, again.describe()
+    assert again.pages == site.build.pages
+    app, kept_app = again.output_dir / "_app", kept / "build" / "_app"
+    assert file_digests(app) == file_digests(kept_app)
+    assert site_rows(again.output_dir) == site_rows(site.build.output_dir)
+    assert (again.output_dir / reports.SITE_INPUTS_FILE).read_text().strip() == kept.name
+
+
+def site_rows(site_dir: Path) -> dict[str, list[tuple]]:
+    """Each source query's rows (sorted) in the site's published data."""
+    manifest = json.loads((site_dir / "data" / "manifest.json").read_text())
+    rows = {}
+    for urls in manifest["renderedFiles"].values():
+        for url in urls:
+            file = site_dir / Path(url).relative_to("static")
+            with duckdb.connect() as conn:
+                rows[file.parent.parent.name] = sorted(
+                    conn.execute(f"select * from read_parquet('{file}')").fetchall(), key=repr
+                )
+    assert rows
+    return rows
+
+
 @pytest.mark.parametrize("record", ["_app/version.json", reports.SITE_INPUTS_FILE])
 def test_a_site_that_is_not_this_build_needs_a_full_build(
     site: Site, tmp_path: Path, record: str
@@ -591,8 +628,17 @@ def test_site_inputs_are_pages_and_queries_not_data(
     digest = reports.site_inputs_digest()
     (project / "sources" / "cost_model" / "summary.csv").write_text("other data\n")
     (project / "sources" / "cost_model" / "connection.yaml").write_text("another warehouse\n")
+    # Another warehouse's queries copied into sources/ (`npm run sources`): the same compile.
+    for query in (project / "environments" / "snowflake").rglob("*.sql"):
+        shutil.copy(query, project / "sources" / query.relative_to(query.parents[1]))
     assert reports.site_inputs_digest() == digest
-    for changed in ("pages/real-time.md", "sources/warehouse/freshness.sql", "package-lock.json"):
+    changed_files = (
+        "pages/real-time.md",
+        "sources/warehouse/freshness.sql",
+        "environments/snowflake/costs/storage.sql",
+        "package-lock.json",
+    )
+    for changed in changed_files:
         original = (project / changed).read_text()
         (project / changed).write_text(original + "\n")
         assert reports.site_inputs_digest() != digest, changed
