@@ -151,7 +151,7 @@ def site(shop_home: LocalShop, report_compiles: Path) -> Iterator[Site]:
         # the module's own project, which no other module's build replaces.
         use_own_report_project(shop.home / "reports", project)
         project.setenv("SHOP_REPORT_COMPILES", str(report_compiles))
-        build = build_site(settings, output_dir=shop.home / "site", build_timeout=900)
+        build = build_site(shop.platform(), output_dir=shop.home / "site", build_timeout=900)
         refreshed = refresh_a_copy(build, warehouse, shop.home / "refreshed")
         realtime_refreshed = refresh_a_copy(
             build, warehouse, shop.home / "realtime-refreshed", REALTIME_PAGES, days=2
