@@ -32,7 +32,8 @@ def shop(shop_home: LocalShop) -> Iterator[LocalShop]:
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     generator.generate(shop_home, months=0.01, orders_per_month=100_000, seed=13, end=end)
     services.start_stripe_sandbox(shop_home)  # for the module: conftest stops it
-    extract_load.run_jobs(shop_home.platform())
+    # _refresh loads the shop.
+    extract_load.run_jobs(shop_home.platform(), ["el-stripe", "el-marketing"])
     _refresh(shop_home)
     yield shop_home
 
