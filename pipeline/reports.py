@@ -59,8 +59,8 @@ SITE_INPUTS = (
 SITE_INPUTS_FILE = "site-inputs.sha256"
 # Compiled sites kept by what they were compiled from (a SITE_INPUTS digest), in
 # <SHOP_HOME>/report-compiles (SHOP_REPORT_COMPILES): a build whose inputs one was compiled from
-# renders its pages with it (~15 CPU-s) instead of compiling (~85): a release that did not change
-# the site, another warehouse's build of the same one.
+# renders its pages with it (`npm run render-pages`, 10-25 CPU-s) instead of compiling (`npm run
+# build`, 85-97): a release that did not change the site, another warehouse's build of the same.
 COMPILES_KEPT = 2
 
 
@@ -240,7 +240,7 @@ def build_site(
         shutil.rmtree(kept, ignore_errors=True)
         built.rename(kept)
     shutil.rmtree(built, ignore_errors=True)
-    replaced, rendered_only = False, True
+    replaced = False
     try:
         sources_seconds = _run_step(
             "sources", env, sources_timeout, settings.log_dir / "reports-sources.log"
@@ -251,14 +251,14 @@ def build_site(
         holder = f"a report build for {settings.home}"
         compiles_lock = compiles_dir(settings) / ".lock"
         with writer.lock_file(compiles_lock, "the kept report compiles", holder, build_timeout):
-            if compiled.is_dir():
+            rendered_only = compiled.is_dir()
+            if rendered_only:
                 _use_compile(compiled)
             else:
                 build_seconds = _run_step(
                     "build", env, build_timeout, settings.log_dir / "reports-build.log"
                 )
                 _keep_compile(compiled.parent, inputs)
-                rendered_only = False
         if rendered_only:
             build_seconds = _run_step(
                 "render-pages", env, build_timeout, settings.log_dir / "reports-render.log"
