@@ -98,6 +98,7 @@ def _template_dir() -> Path:
 
 
 def compiles_dir(settings: Settings) -> Path:
+    """Where build_site keeps its compiles (COMPILES_KEPT)."""
     return Path(settings.variables.get("SHOP_REPORT_COMPILES") or settings.home / "report-compiles")
 
 
@@ -246,11 +247,11 @@ def build_site(
             "sources", env, sources_timeout, settings.log_dir / "reports-sources.log"
         )
         inputs = site_inputs_digest()
-        compiled = compiles_dir(settings) / inputs
+        compiles = compiles_dir(settings)
+        compiled = compiles / inputs
         # One compile at a time per folder of compiles: a build waiting here uses the one before.
         holder = f"a report build for {settings.home}"
-        compiles_lock = compiles_dir(settings) / ".lock"
-        with writer.lock_file(compiles_lock, "the kept report compiles", holder, build_timeout):
+        with writer.lock_file(compiles / ".lock", "the report compiles", holder, build_timeout):
             rendered_only = compiled.is_dir()
             if rendered_only:
                 _use_compile(compiled)
@@ -258,7 +259,7 @@ def build_site(
                 build_seconds = _run_step(
                     "build", env, build_timeout, settings.log_dir / "reports-build.log"
                 )
-                _keep_compile(compiled.parent, inputs)
+                _keep_compile(compiles, inputs)
         if rendered_only:
             build_seconds = _run_step(
                 "render-pages", env, build_timeout, settings.log_dir / "reports-render.log"
