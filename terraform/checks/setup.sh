@@ -10,7 +10,7 @@ cd "$(dirname "$(readlink -f "$0")")"
 VENV=../.checks-venv
 SCHEMA="$VENV/snowflake-provider-schema.json"
 STAMP="$VENV/.stamp"
-PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+PYTHON=${SHOP_PYTHON:-$(command -v python3.11 || command -v python3)}
 
 wanted=$(cat requirements.txt provider-binding.txt extract_schema.py | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ] && [ -f "$SCHEMA" ]; then

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from pipeline.settings import REPO_ROOT
@@ -35,3 +37,28 @@ def test_a_failed_step_stops_the_script_with_its_own_error(tmp_path: Path) -> No
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().splitlines()[-1] == "error: Failed to fetch: registry hiccup"
         assert "installing Meltano plugins" not in result.stderr
+
+
+def declared_python() -> Path:
+    """The interpreter `./run` builds every environment on (SHOP_PYTHON, or run's default)."""
+    default = next(
+        line.split(":-", 1)[1].rstrip("}")
+        for line in (REPO_ROOT / "run").read_text().splitlines()
+        if line.startswith("export SHOP_PYTHON=")
+    )
+    return Path(os.environ.get("SHOP_PYTHON", default)).resolve()
+
+
+def test_the_platform_and_its_plugins_run_on_the_declared_python() -> None:
+    """Debian's optimised build, not the first python3.11 on PATH: every dbt, Meltano, tap and
+    Prefect process pays for a slower interpreter. (A checkout set up before needs its Meltano
+    plugins installed again: `rm -r meltano/.meltano/extractors meltano/.meltano/loaders`,
+    then `./run setup`.)"""
+    python = declared_python()
+    assert Path(sys.executable).resolve() == python
+    plugin_venvs = sorted((REPO_ROOT / "meltano" / ".meltano").glob("*/*/venv/pyvenv.cfg"))
+    assert plugin_venvs, "no Meltano plugin installed: ./run setup"
+    for config in plugin_venvs:
+        lines = config.read_text().splitlines()
+        home = next(line.split(" = ", 1)[1] for line in lines if line.startswith("home = "))
+        assert (Path(home) / python.name).resolve() == python, config

@@ -9,10 +9,10 @@ if [ -x "$venv/bin/python" ] && cmp -s "$here/requirements.txt" "$stamp"; then
 fi
 uv="$here/../../.local/bootstrap/bin/uv"
 if [ -x "$uv" ]; then
-  UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --allow-existing --python python3.11 "$venv"
+  UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --allow-existing --python "${SHOP_PYTHON:-python3.11}" "$venv"
   "$uv" pip install --quiet --python "$venv/bin/python" -r "$here/requirements.txt"
 else
-  python3.11 -m venv "$venv"
+  "${SHOP_PYTHON:-python3.11}" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 fi
 cp "$here/requirements.txt" "$stamp"
