@@ -77,7 +77,13 @@ def test_every_pull_request_runs_what_ci_runs() -> None:
     # Lint is pre-commit's configuration, so a developer's hook and CI check the same things.
     assert ".venv/bin/pre-commit run --all-files --show-diff-on-failure" in run_steps(jobs["lint"])
     assert ".venv/bin/pytest tests/terraform" in run_steps(jobs["terraform"])
-    assert any("npm run build" in run for run in run_steps(jobs["reports"]))
+    # The site preview is the README's first command's site, built in the same Debian.
+    assert jobs["reports"]["container"]["image"] == "debian:bookworm"
+    assert run_steps(jobs["reports"])[-1].startswith("./run demo ")
+    (upload,) = [
+        step for step in jobs["reports"]["steps"] if "upload-artifact" in step.get("uses", "")
+    ]
+    assert upload["with"]["path"] == "reports/build"
     for name in ("lint", "test", "terraform", "reports"):
         assert "if" not in jobs[name], f"{name} must run on every pull request"
 
@@ -209,7 +215,7 @@ def test_networked_ci_plans_and_applies_with_a_current_terraform() -> None:
 
 def test_no_workflow_keeps_the_site_built_from_production() -> None:
     """The report site holds the business's figures: it stays on the worker host, behind sign-in.
-    Only the PR preview, built from the tests' fixture, is an artifact."""
+    Only the PR preview, built from a generated shop (`./run demo`), is an artifact."""
     for name in ("main.yml", "pull-request.yml", "pr-cleanup.yml"):
         for job_name, job in workflow(name)["jobs"].items():
             for step in job.get("steps", []):
@@ -217,8 +223,9 @@ def test_no_workflow_keeps_the_site_built_from_production() -> None:
                     assert "reports/build" not in step["with"]["path"] or (
                         name == "pull-request.yml" and job_name == "reports"
                     ), f"{name}: {job_name} uploads the site"
-    preview = "\n".join(run_steps(workflow("pull-request.yml")["jobs"]["reports"]))
-    assert "marts_fixture" in preview and "SHOP_WAREHOUSE" not in preview
+    preview = workflow("pull-request.yml")["jobs"]["reports"]
+    assert "./run demo" in "\n".join(run_steps(preview))
+    assert not secrets_of(preview) and "SHOP_ENVIRONMENT" not in yaml.safe_dump(preview)
 
 
 def test_main_deploys_a_release_beside_the_running_one() -> None:
