@@ -51,9 +51,8 @@ def declared_python() -> Path:
 
 def test_the_platform_and_its_plugins_run_on_the_declared_python() -> None:
     """Debian's optimised build, not the first python3.11 on PATH: every dbt, Meltano, tap and
-    Prefect process pays for a slower interpreter. (A checkout set up before needs its Meltano
-    plugins installed again: `rm -r meltano/.meltano/extractors meltano/.meltano/loaders`,
-    then `./run setup`.)"""
+    Prefect process pays for a slower interpreter. `./run setup` moves a checkout set up on
+    another interpreter over: uv recreates .venv, and run reinstalls the Meltano plugins."""
     python = declared_python()
     assert Path(sys.executable).resolve() == python
     plugin_venvs = sorted((REPO_ROOT / "meltano" / ".meltano").glob("*/*/venv/pyvenv.cfg"))
@@ -61,4 +60,4 @@ def test_the_platform_and_its_plugins_run_on_the_declared_python() -> None:
     for config in plugin_venvs:
         lines = config.read_text().splitlines()
         home = next(line.split(" = ", 1)[1] for line in lines if line.startswith("home = "))
-        assert (Path(home) / python.name).resolve() == python, config
+        assert (Path(home) / python.name).resolve() == python, f"{config}: ./run setup"
