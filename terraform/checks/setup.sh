@@ -12,7 +12,7 @@ SCHEMA="$VENV/snowflake-provider-schema.json"
 STAMP="$VENV/.stamp"
 PYTHON=${SHOP_PYTHON:-$(command -v python3.11 || command -v python3)}
 
-wanted=$(cat requirements.txt provider-binding.txt extract_schema.py | sha256sum | cut -d' ' -f1)
+wanted=$( (cat requirements.txt provider-binding.txt extract_schema.py; readlink -f "$PYTHON") | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ] && [ -f "$SCHEMA" ]; then
   exit 0
 fi

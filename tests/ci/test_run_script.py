@@ -49,15 +49,17 @@ def declared_python() -> Path:
     return Path(os.environ.get("SHOP_PYTHON", default)).resolve()
 
 
-def test_the_platform_and_its_plugins_run_on_the_declared_python() -> None:
-    """Debian's optimised build, not the first python3.11 on PATH: every dbt, Meltano, tap and
-    Prefect process pays for a slower interpreter. `./run setup` moves a checkout set up on
-    another interpreter over: uv recreates .venv, and run reinstalls the Meltano plugins."""
+def test_every_environment_runs_on_the_declared_python() -> None:
+    """Debian's optimised build, not the first python3.11 on PATH: every dbt, Meltano, tap,
+    Prefect and fakesnow process pays for a slower interpreter. `./run setup` and `./run test`
+    move a checkout set up on another interpreter over: uv recreates .venv, run reinstalls the
+    Meltano plugins, the fakesnow and Terraform checks' setups rebuild their environments."""
     python = declared_python()
     assert Path(sys.executable).resolve() == python
     plugin_venvs = sorted((REPO_ROOT / "meltano" / ".meltano").glob("*/*/venv/pyvenv.cfg"))
     assert plugin_venvs, "no Meltano plugin installed: ./run setup"
-    for config in plugin_venvs:
+    tools = [REPO_ROOT / "transform/fakesnow/.venv", REPO_ROOT / "terraform/.checks-venv"]
+    for config in [*plugin_venvs, *(tool / "pyvenv.cfg" for tool in tools)]:
         lines = config.read_text().splitlines()
         home = next(line.split(" = ", 1)[1] for line in lines if line.startswith("home = "))
-        assert (Path(home) / python.name).resolve() == python, f"{config}: ./run setup"
+        assert (Path(home) / python.name).resolve() == python, f"{config}: ./run test"
