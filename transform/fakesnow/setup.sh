@@ -3,11 +3,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="$here/.venv"
-stamp="$venv/.requirements.txt"
+stamp="$venv/.stamp"
 python=${SHOP_PYTHON:-python3.11}
 # Current: the pinned packages, on the interpreter ./run declares (SHOP_PYTHON).
-if [ -x "$venv/bin/python" ] && cmp -s "$here/requirements.txt" "$stamp" &&
-  grep -qx "home = $("$python" -c 'import os, sys; print(os.path.dirname(os.path.realpath(sys.executable)))')" "$venv/pyvenv.cfg"; then
+wanted=$( (cat "$here/requirements.txt"; readlink -f "$(command -v "$python")") | sha256sum | cut -d' ' -f1)
+if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
   exit 0
 fi
 uv="$here/../../.local/bootstrap/bin/uv"
@@ -18,4 +18,4 @@ else
   "$python" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 fi
-cp "$here/requirements.txt" "$stamp"
+echo "$wanted" >"$stamp"
