@@ -109,7 +109,10 @@ def environment(settings: Settings) -> dict[str, str]:
         "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
     }
     if settings.meltano_state == "local":
-        env["MELTANO_STATE_BACKEND_URI"] = f"file://{settings.home}/meltano/state"
+        # The system database above: a state write is a SQLite transaction, so a run killed while
+        # it writes leaves the last committed bookmarks (the file:// backend truncates the file
+        # before it writes, and a kill between the two left an empty one).
+        env["MELTANO_STATE_BACKEND_URI"] = "systemdb"
     elif not env.get("MELTANO_STATE_BACKEND_URI"):
         # Without it Meltano silently keeps bookmarks in its system database on this host.
         raise SettingsError(
@@ -129,7 +132,6 @@ def prepare(settings: Settings) -> None:
         settings.warehouse_dir,  # the local loaders' files (empty in production)
         settings.log_dir,
         settings.home / "tmp",
-        settings.home / "meltano" / "state",
         _sys_dir(settings),
     ):
         require_writable(directory)
@@ -146,6 +148,7 @@ def _create_system_database(settings: Settings) -> None:
     """Meltano's system database with its migrations applied, as the first Meltano command would
     leave it, in this process (a command costs ~1.7 CPU-s to start; this ~0.3)."""
     # Meltano's modules take 0.6 s to import: only a fresh home pays it.
+    from meltano.core.db import init_hook
     from meltano.core.migration_service import MigrationError, MigrationService
     from sqlalchemy import create_engine
 
@@ -153,6 +156,8 @@ def _create_system_database(settings: Settings) -> None:
     engine = create_engine(uri)
     try:
         MigrationService(engine).upgrade(silent=True)
+        # Write-ahead logging, as Meltano sets it: a reader never waits on a run writing state.
+        init_hook(engine)
     except MigrationError as error:
         raise MeltanoError(f"creating Meltano's system database {uri} failed: {error}") from None
     finally:
@@ -218,6 +223,9 @@ def _state_store(settings: Settings, command: str) -> Iterator[StateStoreManager
     from meltano.core.project import Project
     from meltano.core.project_settings_service import ProjectSettingsService
     from meltano.core.state_store import state_store_manager_from_project_settings
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+    from sqlalchemy.pool import NullPool
 
     if not structlog.is_configured():
         # Unconfigured, structlog prints each of Meltano's info lines; through Python's logging
@@ -230,15 +238,18 @@ def _state_store(settings: Settings, command: str) -> Iterator[StateStoreManager
             logger_factory=structlog.stdlib.LoggerFactory(),
             wrapper_class=structlog.stdlib.BoundLogger,
         )
+    env = environment(settings)
     try:
-        project_settings = ProjectSettingsService(
-            Project(MELTANO_PROJECT), env_override=environment(settings)
-        )
-        store = state_store_manager_from_project_settings(project_settings)
-        try:
-            yield store
-        finally:
-            store.close()
+        project_settings = ProjectSettingsService(Project(MELTANO_PROJECT), env_override=env)
+        # The systemdb backend's session, on this home's database: left to Meltano it would open
+        # the database the project's own settings name, without this home's override.
+        engine = create_engine(env["MELTANO_DATABASE_URI"], poolclass=NullPool)
+        with Session(engine) as session:
+            store = state_store_manager_from_project_settings(project_settings, session=session)
+            try:
+                yield store
+            finally:
+                store.close()
     except PlatformError:
         raise
     except Exception as error:

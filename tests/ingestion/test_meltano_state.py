@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import sqlite3
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,10 +52,61 @@ def test_bookmarks_read_and_written_in_process_are_meltanos(tmp_path: Path) -> N
     assert meltano.read_state(settings, JOB) == {}
 
 
+# Forks, on each line it reads, a process writing a job's bookmarks without end, as a run writes
+# them at each batch the loader commits; many streams (a history load's partitions) make each write
+# long, the moment a kill can hit. Prints the writer's pid, "wrote" after its first write, and
+# "gone" when it has ended.
+WRITERS = """
+import itertools, os, sys
+from pipeline import meltano, settings as platform
+settings = platform.load("dev", env={**os.environ, "SHOP_HOME": sys.argv[1]})
+streams = {f"public-part_{n}": {"replication_key_value": "2026-12-01"} for n in range(20000)}
+meltano.read_state(settings, "el-postgres")  # Meltano's modules imported here, not in each writer
+for _ in sys.stdin:
+    writer = os.fork()
+    if writer == 0:
+        for n in itertools.count():
+            meltano.write_state(settings, "el-postgres", {"bookmarks": streams, "write": n})
+            if n == 0:
+                print("wrote", flush=True)
+    print(writer, flush=True)
+    os.waitpid(writer, 0)
+    print("gone", flush=True)
+"""
+
+
+def test_bookmarks_stay_whole_when_their_writer_is_killed_mid_write(tmp_path: Path) -> None:
+    """A writer of the bookmarks killed at a random moment of its writes, 40 times: each time,
+    the bookmarks read afterwards are a whole state it wrote, and the next writer writes."""
+    settings = platform.load("dev", env={**os.environ, "SHOP_HOME": str(tmp_path)})
+    meltano.prepare(settings)
+    writers = subprocess.Popen(
+        [sys.executable, "-c", WRITERS, str(tmp_path)],
+        cwd=meltano.REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writers.stdin and writers.stdout
+    try:
+        for _ in range(40):
+            writers.stdin.write("write\n")
+            writers.stdin.flush()
+            writer = int(writers.stdout.readline())
+            assert writers.stdout.readline() == "wrote\n"  # not "gone": its error is above
+            time.sleep(random.uniform(0, 0.05))
+            os.kill(writer, signal.SIGKILL)
+            assert writers.stdout.readline() == "gone\n"
+            assert len(meltano.read_state(settings, JOB)["bookmarks"]) == 20000
+    finally:
+        writers.kill()
+        writers.wait()
+
+
 def test_a_state_store_that_fails_names_the_command_and_the_cause(tmp_path: Path) -> None:
     settings = platform.load("dev", env={**os.environ, "SHOP_HOME": str(tmp_path)})
     (tmp_path / "meltano").mkdir()
-    (tmp_path / "meltano" / "state").write_text("a file where the bookmarks' folder should be")
+    (tmp_path / "meltano" / "meltano.db").write_text("text where Meltano's database should be")
     state_id = meltano.state_id(settings, JOB)
     with pytest.raises(meltano.MeltanoError, match=f"meltano state set {state_id} failed: .+"):
         meltano.write_state(settings, JOB, COMPLETED)
@@ -67,5 +122,7 @@ def test_a_fresh_homes_system_database_is_at_meltanos_own_revision(tmp_path: Pat
     with sqlite3.connect(tmp_path / "meltano" / "meltano.db") as conn:
         revisions = conn.execute("select version_num from alembic_version").fetchall()
         tables = {row[0] for row in conn.execute("select name from sqlite_master")}
+        journal_mode = conn.execute("pragma journal_mode").fetchone()
     assert revisions == [(LOCK_PATH.read_text().strip(),)]
     assert {"runs", "state"} <= tables
+    assert journal_mode == ("wal",)  # as Meltano sets it: readers never wait on a writer
