@@ -5,11 +5,13 @@ and state backend."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +34,11 @@ JOB_TIMEOUT_S = 1800
 
 class MeltanoError(PlatformError):
     pass
+
+
+# A home's folders and system database made once, and Meltano's project read (its YAML parser is
+# not thread-safe): one thread at a time (reconciliation reads each job's bookmarks in its own).
+_one_thread_at_a_time = threading.RLock()
 
 
 @cache
@@ -96,6 +103,11 @@ def _sys_dir(settings: Settings) -> Path:
     return settings.home / "meltano" / "sys"
 
 
+def _system_database(settings: Settings) -> Path:
+    """Meltano's run history and, in dev, the bookmarks (a SQLite file of the home)."""
+    return settings.home / "meltano" / "meltano.db"
+
+
 def environment(settings: Settings) -> dict[str, str]:
     """The environment every Meltano call of the platform gets (`shop env` prints it)."""
     env = {
@@ -104,7 +116,7 @@ def environment(settings: Settings) -> dict[str, str]:
         # Meltano's working files (catalogs, configs of a running plugin) and run history belong
         # to this home, so runs from two homes never overwrite each other's; plugins are shared.
         "MELTANO_SYS_DIR_ROOT": str(_sys_dir(settings)),
-        "MELTANO_DATABASE_URI": f"sqlite:///{settings.home}/meltano/meltano.db",
+        "MELTANO_DATABASE_URI": f"sqlite:///{_system_database(settings)}",
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
     }
@@ -128,40 +140,49 @@ def executable() -> str:
 
 def prepare(settings: Settings) -> None:
     """Create the folders Meltano writes to and its system database, once."""
-    for directory in (
-        settings.warehouse_dir,  # the local loaders' files (empty in production)
-        settings.log_dir,
-        settings.home / "tmp",
-        _sys_dir(settings),
-    ):
-        require_writable(directory)
-    for plugin_type in ("extractors", "loaders"):
-        link = _sys_dir(settings) / plugin_type
-        if not link.exists():
-            link.symlink_to(MELTANO_PROJECT / ".meltano" / plugin_type)
-    # Parallel `meltano run`s on a fresh home would race to create Meltano's system database.
-    if not (settings.home / "meltano" / "meltano.db").exists():
-        _create_system_database(settings)
+    with _one_thread_at_a_time:
+        for directory in (
+            settings.warehouse_dir,  # the local loaders' files (empty in production)
+            settings.log_dir,
+            settings.home / "tmp",
+            _sys_dir(settings),
+        ):
+            require_writable(directory)
+        for plugin_type in ("extractors", "loaders"):
+            link = _sys_dir(settings) / plugin_type
+            if not link.exists():
+                link.symlink_to(MELTANO_PROJECT / ".meltano" / plugin_type)
+        # Parallel `meltano run`s on a fresh home would race to create Meltano's system database.
+        if not _system_database(settings).exists():
+            _create_system_database(settings)
 
 
 def _create_system_database(settings: Settings) -> None:
     """Meltano's system database with its migrations applied, as the first Meltano command would
-    leave it, in this process (a command costs ~1.7 CPU-s to start; this ~0.3)."""
+    leave it, in this process (a command costs ~1.7 CPU-s to start; this ~0.3). Made aside and
+    linked into place, so that another process on the same fresh home never opens it half made;
+    the first to link it wins."""
     # Meltano's modules take 0.6 s to import: only a fresh home pays it.
     from meltano.core.db import init_hook
     from meltano.core.migration_service import MigrationError, MigrationService
     from sqlalchemy import create_engine
 
-    uri = environment(settings)["MELTANO_DATABASE_URI"]
-    engine = create_engine(uri)
-    try:
-        MigrationService(engine).upgrade(silent=True)
-        # Write-ahead logging, as Meltano sets it: a reader never waits on a run writing state.
-        init_hook(engine)
-    except MigrationError as error:
-        raise MeltanoError(f"creating Meltano's system database {uri} failed: {error}") from None
-    finally:
-        engine.dispose()
+    database = _system_database(settings)
+    with tempfile.TemporaryDirectory(dir=database.parent) as aside:
+        made = Path(aside) / database.name
+        engine = create_engine(f"sqlite:///{made}")
+        try:
+            MigrationService(engine).upgrade(silent=True)
+            # Write-ahead logging, as Meltano sets it: a reader never waits on a run writing.
+            init_hook(engine)
+        except MigrationError as error:
+            raise MeltanoError(
+                f"creating Meltano's system database {database} failed: {error}"
+            ) from None
+        finally:
+            engine.dispose()
+        with suppress(FileExistsError):  # made meanwhile by another process
+            os.link(made, database)
 
 
 def require_writable(directory: Path) -> None:
@@ -240,12 +261,16 @@ def _state_store(settings: Settings, command: str) -> Iterator[StateStoreManager
         )
     env = environment(settings)
     try:
-        project_settings = ProjectSettingsService(Project(MELTANO_PROJECT), env_override=env)
         # The systemdb backend's session, on this home's database: left to Meltano it would open
         # the database the project's own settings name, without this home's override.
         engine = create_engine(env["MELTANO_DATABASE_URI"], poolclass=NullPool)
         with Session(engine) as session:
-            store = state_store_manager_from_project_settings(project_settings, session=session)
+            with _one_thread_at_a_time:
+                prepare(settings)  # a fresh home's bookmarks are its new system database's: none
+                project_settings = ProjectSettingsService(
+                    Project(MELTANO_PROJECT), env_override=env
+                )
+                store = state_store_manager_from_project_settings(project_settings, session=session)
             try:
                 yield store
             finally:

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,15 @@ def meltano_state(settings: platform.Settings, *args: str) -> str:
         text=True,
         check=True,
     ).stdout
+
+
+def test_a_fresh_home_has_no_bookmarks_for_threads_reading_at_once(tmp_path: Path) -> None:
+    """As reconciliation reads each job's bookmarks in a thread of its own: the first read on a
+    fresh home creates its system database, and no other sees it half made."""
+    settings = platform.load("dev", env={**os.environ, "SHOP_HOME": str(tmp_path / "fresh")})
+    with ThreadPoolExecutor() as pool:
+        states = list(pool.map(lambda _: meltano.read_state(settings, JOB), range(6)))
+    assert states == [{}] * 6
 
 
 def test_bookmarks_read_and_written_in_process_are_meltanos(tmp_path: Path) -> None:
